@@ -1,0 +1,27 @@
+# shaders.cmake — the SPIR-V variants built from shaders/vulkan/*.comp:
+# "name:source[:DEFINE...]". Variants differ only by -D defines.
+set(TERN_VK_SHADER_VARIANTS
+  "act_quant:act_quant.comp"
+  "act_quant_sg:act_quant.comp:SUBGROUP"
+  "act_quant_packed:act_quant.comp:PACKED"
+  "act_quant_packed_sg:act_quant.comp:PACKED:SUBGROUP"
+  "qgemm_swar:qgemm_swar.comp"
+  "qgemm_dot_i8:qgemm_dot.comp"
+  "qgemm_dot_i8_dot:qgemm_dot.comp:USE_DOT"
+  "qgemm_dot_t:qgemm_dot.comp:TERNARY"
+  "qgemm_dot_t_dot:qgemm_dot.comp:TERNARY:USE_DOT"
+  "fgemm:fgemm.comp"
+  "im2col:im2col.comp"
+  "im2col_packed:im2col.comp:PACKED"
+  "im2col_f32:im2col.comp:FLOAT"
+  "eltwise:eltwise.comp"
+  "binary:binary.comp"
+  "pool:pool.comp"
+  "batchnorm:batchnorm.comp"
+  "copy_region:copy_region.comp"
+  "rowreduce:rowreduce.comp"
+  "matmul:matmul.comp"
+  "causal_mask:causal_mask.comp"
+  "rope:rope.comp"
+  "permute:permute.comp"
+)

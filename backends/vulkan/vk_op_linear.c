@@ -1,0 +1,114 @@
+/* vk_op_linear.c — linear on Vulkan: f32 weights through fgemm; int8 and
+ * ternary through the activation-rule pass (act_quant.comp) and an integer
+ * GEMM (qgemm_swar / qgemm_dot), bit-identical to tern_ref_LINEAR. */
+#include "vk_gemm.h"
+
+#include <stdio.h>
+
+typedef struct lin_data {
+  tern_vk_gemm g;
+  uint32_t M, K, stride; /* stride: xq row in int32 elements or words */
+  bool quant, packed;
+  tern_vk_mem *xq, *xs, *xsum;
+} lin_data;
+
+/* The act_quant pipeline for this device's tiers. */
+tern_status tern_vk_act_quant(tern_device *dev, bool packed,
+                              tern_vk_binding x, uint32_t blocks,
+                              uint32_t cols, uint32_t stride,
+                              tern_vk_binding xq, tern_vk_binding xs,
+                              tern_vk_binding xsum, tern_err *err);
+tern_status tern_vk_act_quant(tern_device *dev, bool packed,
+                              tern_vk_binding x, uint32_t blocks,
+                              uint32_t cols, uint32_t stride,
+                              tern_vk_binding xq, tern_vk_binding xs,
+                              tern_vk_binding xsum, tern_err *err) {
+  bool sg = (dev->tiers & TERN_VK_TIER_SUBGROUP) != 0;
+  char name[32];
+  snprintf(name, sizeof name, "act_quant%s%s", packed ? "_packed" : "",
+           sg ? "_sg" : "");
+  uint32_t spec[1] = {dev->tune.wg_size};
+  const tern_vk_pipeline *pipe;
+  tern_status s = tern_vk_pipeline_get(dev, name, 4, spec, 1, &pipe, err);
+  if (s)
+    return s;
+  struct {
+    uint32_t x_off, blocks, cols, stride, xq_off;
+  } pc = {x.word, blocks, cols, stride, xq.word};
+  tern_vk_binding b[4] = {x, xq, xs, xsum};
+  uint32_t gx, gy;
+  tern_vk_grid(dev, blocks, &gx, &gy);
+  return tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
+}
+
+static bool lin_supports(tern_device *dev, const tern_exec_node *n) {
+  const tern_view *x = &n->in[0], *w = &n->in[1];
+  if (!n->in_const[1] || w->ndim != 2 || x->dtype != TERN_DTYPE_F32)
+    return false;
+  if (n->n_inputs > 2 && !n->in_const[2])
+    return false;
+  if (w->dtype != TERN_DTYPE_F32 && w->dtype != TERN_DTYPE_I8 &&
+      w->dtype != TERN_DTYPE_TERNARY)
+    return false;
+  int64_t K = w->shape[1], N = w->shape[0];
+  if (K <= 0 || N <= 0 || K > (1 << 24) || N > (1 << 24))
+    return false;
+  int64_t M = tern_view_numel(x) / K;
+  uint64_t xq_bytes = (uint64_t)M * (uint64_t)(K + 32) * 4;
+  if (xq_bytes > dev->limits.maxStorageBufferRange)
+    return false;
+  return (uint64_t)M <= (uint64_t)65535 * dev->tune.gemm_tm / 2;
+}
+
+static tern_status lin_run(tern_device *dev, tern_vk_node *n,
+                           tern_vk_binding *io, tern_err *err) {
+  lin_data *d = n->data;
+  tern_vk_binding out = io[n->node.n_inputs];
+  uint32_t act = (uint32_t)n->node.params.activation;
+  if (!d->quant)
+    return tern_vk_gemm_run(dev, &d->g, io[0], d->K, io[0], io[0], d->M, 1,
+                            out, act, err);
+  tern_vk_binding xq = tern_vk_bind(dev, d->xq, 0);
+  tern_vk_binding xs = tern_vk_bind(dev, d->xs, 0);
+  tern_vk_binding xsum = tern_vk_bind(dev, d->xsum, 0);
+  tern_status s = tern_vk_act_quant(dev, d->packed, io[0], d->M, d->K,
+                                    d->stride, xq, xs, xsum, err);
+  if (s)
+    return s;
+  return tern_vk_gemm_run(dev, &d->g, xq, d->stride, xs, xsum, d->M, 1, out,
+                          act, err);
+}
+
+static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
+                               tern_err *err) {
+  const tern_exec_node *e = &n->node;
+  const tern_view *w = &e->in[1];
+  lin_data *d = tern_calloc(1, sizeof *d);
+  if (!d)
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  n->data = d;
+  n->run = lin_run;
+  tern_status s;
+  if (e->in_const[0] && (s = tern_vk_upload_const(dev, n, 0, err)))
+    return s;
+  d->K = (uint32_t)w->shape[1];
+  uint32_t N = (uint32_t)w->shape[0];
+  d->M = (uint32_t)(tern_view_numel(&e->in[0]) / d->K);
+  if ((s = tern_vk_gemm_prepare(dev, n, w, N, d->K, 0, N, d->M, &d->g, err)))
+    return s;
+  if ((s = tern_vk_gemm_scales(dev, n, w, e->n_inputs > 2 ? 2 : -1, &d->g,
+                               err)))
+    return s;
+  d->quant = w->dtype != TERN_DTYPE_F32;
+  if (!d->quant)
+    return TERN_OK;
+  d->packed = d->g.kind == TERN_VK_W_DOT_T || d->g.kind == TERN_VK_W_I8;
+  d->stride = d->packed ? d->g.Kp / 4 : d->g.Kp;
+  size_t rows = d->M ? d->M : 1;
+  d->xq = tern_vk_node_scratch(dev, n, rows * d->stride * 4, err);
+  d->xs = d->xq ? tern_vk_node_scratch(dev, n, rows * 4, err) : NULL;
+  d->xsum = d->xs ? tern_vk_node_scratch(dev, n, rows * 4, err) : NULL;
+  return d->xsum ? TERN_OK : err->status;
+}
+
+const tern_vk_op_impl tern_vk_op_linear = {lin_supports, lin_prepare};
