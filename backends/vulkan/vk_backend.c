@@ -274,6 +274,7 @@ static bool create_instance(tern_backend_ctx *c) {
   }
   TERN_VK_INSTANCE_FNS(CHECK_I_)
 #undef CHECK_I_
+  mci.pNext = NULL; /* it carried the validation features at creation */
   if (dbg && c->vk.vkCreateDebugUtilsMessengerEXT)
     c->vk.vkCreateDebugUtilsMessengerEXT(c->instance, &mci, NULL,
                                          &c->messenger);

@@ -14,6 +14,7 @@ void main() {
   if (i >= p.n)
     return;
   uint j = i % p.S, r = (i / p.S) % p.T;
-  y[p.y_off + i] = j > r + (p.S - p.T) ? uintBitsToFloat(0xff800000u)
-                                       : x[p.x_off + i];
+  // signed: S < T (more queries than keys) makes the offset negative
+  bool masked = int(j) > int(r) + (int(p.S) - int(p.T));
+  y[p.y_off + i] = masked ? uintBitsToFloat(0xff800000u) : x[p.x_off + i];
 }
