@@ -8,6 +8,8 @@
 /* Validation-layer / debug-utils messages of warning or error severity seen
  * since the process started (all contexts). Tests require it to stay 0. */
 int tern_vk_validation_message_count(void);
+/* 1 once an instance was created with VK_LAYER_KHRONOS_validation. */
+int tern_vk_validation_active(void);
 /* Tier bits enabled on an opened Vulkan device (TERN_VK_TIER_* values:
  * 1 = 8-bit, 2 = fp16, 4 = subgroup, 8 = integer dot product). */
 unsigned tern_vk_device_tiers(const tern_device *dev);

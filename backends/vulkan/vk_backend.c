@@ -11,6 +11,11 @@
 #include <string.h>
 
 static atomic_int g_validation_messages;
+static atomic_int g_validation_active;
+
+int tern_vk_validation_active(void) {
+  return atomic_load(&g_validation_active);
+}
 
 int tern_vk_validation_message_count(void) {
   return atomic_load(&g_validation_messages);
@@ -263,6 +268,8 @@ static bool create_instance(tern_backend_ctx *c) {
     return false;
   }
   c->validation = n_layers > 0;
+  if (c->validation)
+    atomic_store(&g_validation_active, 1);
 #define LOAD_I_(n) c->vk.n = (PFN_##n)vk->vkGetInstanceProcAddr(c->instance, #n);
   TERN_VK_INSTANCE_FNS(LOAD_I_)
   TERN_VK_OPTIONAL_FNS(LOAD_I_)

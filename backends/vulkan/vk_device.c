@@ -142,6 +142,11 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
   d->vk = &ctx->vk;
   d->limits = pd->props.limits;
   const tern_vk_fns *vk = d->vk;
+  /* Tests shrink the descriptor range to exercise weight splitting. */
+  const char *range = getenv("TERN_VK_MAX_BUFFER_RANGE");
+  if (range && atol(range) >= 4096 &&
+      (uint64_t)atol(range) < d->limits.maxStorageBufferRange)
+    d->limits.maxStorageBufferRange = (uint32_t)atol(range);
 
   /* Which optional features to switch on. */
   d->min_device = tern_vk_env_on("TERN_VK_MIN_DEVICE");

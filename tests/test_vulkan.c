@@ -1,0 +1,412 @@
+/* test_vulkan.c — the Vulkan backend beyond the shared differential harness:
+ * every feature tier the device offers (and the minimum-device mode) run
+ * through linear/conv cases against the reference, with the Khronos
+ * validation layer (+ synchronization validation) on and zero messages
+ * required; weight splitting at a small descriptor range; the pipeline cache
+ * (stale and corrupt files are rebuilt); and a missing driver (zero devices,
+ * CPU fallback, no crash). Skips cleanly when there is no Vulkan device. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+
+#ifndef TERN_HAVE_VULKAN
+Test(vulkan, not_built) { cr_skip_test("built without TERN_VULKAN"); }
+#else
+
+#include "backends/vulkan/tern_vulkan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Each Criterion test runs in its own process: environment set here only
+ * affects that test's contexts. */
+static void vk_env(void) {
+  setenv("TERN_VK_VALIDATION", "1", 1);
+  if (!getenv("TERN_CACHE_DIR")) {
+    static char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/tern-vk-test-%d", (int)getpid());
+    setenv("TERN_CACHE_DIR", dir, 1);
+  }
+}
+
+/* First Vulkan device of ctx (index in the context) or -1. */
+static int first_vk(tern_context *ctx, tern_device_info *info) {
+  for (int d = 0; d < tern_context_device_count(ctx); d++) {
+    memset(info, 0, sizeof *info);
+    info->size = sizeof *info;
+    tern_context_device_info(ctx, d, info);
+    if (strcmp(info->backend, "vulkan") == 0)
+      return d;
+  }
+  return -1;
+}
+
+static tern_context *vk_context(tern_device_info *info) {
+  vk_env();
+  tern_context *ctx = NULL;
+  cr_assert_eq(tern_context_create(NULL, &ctx), TERN_OK, "%s",
+               tern_last_error());
+  if (first_vk(ctx, info) < 0) {
+    tern_context_destroy(ctx);
+    cr_skip_test("no Vulkan device");
+  }
+  return ctx;
+}
+
+/* ------------------------------------------------------------ cases */
+typedef struct vcase {
+  tern_op op;
+  tern_dtype wt;
+  int64_t x[4];
+  int xnd;
+  int64_t w[4];
+  int wnd;
+  bool bias, per_tensor;
+  tern_op_params p;
+} vcase;
+
+static int n_cases;
+static vcase cases[256];
+
+static vcase *add_case(tern_op op, tern_dtype wt) {
+  vcase *c = &cases[n_cases++];
+  memset(c, 0, sizeof *c);
+  c->op = op;
+  c->wt = wt;
+  return c;
+}
+
+static void make_cases(void) {
+  if (n_cases)
+    return;
+  static const tern_dtype wts[] = {TERN_DTYPE_TERNARY, TERN_DTYPE_I8,
+                                   TERN_DTYPE_F32};
+  /* M, K, N: odd sizes, K across the 16/32/128 blocks of the kernels,
+   * tiles with partial rows and channels */
+  static const int64_t mkn[][3] = {{1, 1, 1},   {1, 31, 3},   {2, 33, 9},
+                                   {5, 130, 17}, {9, 257, 64}, {1, 700, 33},
+                                   {17, 96, 5}};
+  for (int w = 0; w < 3; w++)
+    for (size_t i = 0; i < sizeof mkn / sizeof mkn[0]; i++) {
+      vcase *c = add_case(TERN_OP_LINEAR, wts[w]);
+      c->xnd = 2;
+      c->x[0] = mkn[i][0];
+      c->x[1] = mkn[i][1];
+      c->wnd = 2;
+      c->w[0] = mkn[i][2];
+      c->w[1] = mkn[i][1];
+      c->bias = i % 2 == 0;
+      c->per_tensor = i % 3 == 1;
+      c->p.activation = (int)(i % 3); /* none, relu, relu6: exact */
+    }
+  /* conv: plain, strided + padded, dilated, grouped, depthwise */
+  struct {
+    int64_t n, c, h, w, oc, k;
+    int s, pad, dil, groups;
+  } cv[] = {{1, 3, 7, 7, 4, 3, 1, 0, 1, 1},  {2, 4, 9, 8, 5, 3, 2, 1, 1, 1},
+            {1, 2, 10, 10, 3, 3, 1, 2, 2, 1}, {2, 4, 6, 6, 6, 3, 1, 1, 1, 2},
+            {1, 6, 5, 5, 6, 3, 1, 1, 1, 6},   {3, 8, 4, 4, 16, 1, 1, 0, 1, 1}};
+  for (int w = 0; w < 3; w++)
+    for (size_t i = 0; i < sizeof cv / sizeof cv[0]; i++) {
+      vcase *c = add_case(TERN_OP_CONV2D, wts[w]);
+      c->xnd = 4;
+      c->x[0] = cv[i].n;
+      c->x[1] = cv[i].c;
+      c->x[2] = cv[i].h;
+      c->x[3] = cv[i].w;
+      c->wnd = 4;
+      c->w[0] = cv[i].oc;
+      c->w[1] = cv[i].c / cv[i].groups;
+      c->w[2] = c->w[3] = cv[i].k;
+      c->p.stride[0] = c->p.stride[1] = cv[i].s;
+      c->p.pad[0] = c->p.pad[1] = cv[i].pad;
+      c->p.dilation[0] = c->p.dilation[1] = cv[i].dil;
+      c->p.groups = cv[i].groups;
+      c->bias = i % 2 == 1;
+      c->per_tensor = i == 2;
+      c->p.activation = (int)(i % 3);
+    }
+}
+
+static tern_graph *build(const vcase *c, tu_rng *r, float **x) {
+  tern_graph *g;
+  cr_assert_eq(tern_graph_create(&g), TERN_OK);
+  int xi, wi, out;
+  cr_assert_eq(tern_graph_add_input(g, "x", c->xnd, c->x, &xi), TERN_OK);
+  size_t n = 1;
+  for (int i = 0; i < c->xnd; i++)
+    n *= (size_t)c->x[i];
+  *x = malloc(n * sizeof(float));
+  tu_fill(r, *x, n, -2.0f, 2.0f);
+  wi = tu_add_weight(g, r, "w", c->wt, c->wnd, c->w, 0.5f, c->per_tensor);
+  cr_assert_geq(wi, 0);
+  tern_node_desc nd;
+  memset(&nd, 0, sizeof nd);
+  nd.size = sizeof nd;
+  nd.op = c->op;
+  nd.n_inputs = 2;
+  nd.inputs[0] = xi;
+  nd.inputs[1] = wi;
+  nd.params = c->p;
+  if (c->bias) {
+    int64_t bs[1] = {c->w[0]};
+    nd.inputs[2] = tu_add_f32(g, r, "b", 1, bs, -1.0f, 1.0f);
+    nd.n_inputs = 3;
+  }
+  cr_assert_eq(tern_graph_add_node(g, &nd, &out), TERN_OK, "%s",
+               tern_graph_errmsg(g));
+  cr_assert_eq(tern_graph_add_output(g, out), TERN_OK);
+  return g;
+}
+
+/* Run every case on `dev` and the reference; returns failures. */
+static int run_cases(tern_context *ctx, const char *dev, const char *tier) {
+  make_cases();
+  int failures = 0;
+  for (int i = 0; i < n_cases; i++) {
+    const vcase *c = &cases[i];
+    tu_rng r;
+    tu_seed(&r, 500 + (uint64_t)i);
+    float *x = NULL, *ref = NULL, *got = NULL;
+    size_t nref = 0, ngot = 0;
+    tern_graph *g = build(c, &r, &x);
+    tern_status s1 = tu_run(ctx, g, "ref", true, &x, &ref, &nref);
+    tern_status s2 = tu_run(ctx, g, dev, true, &x, &got, &ngot);
+    bool exact = c->wt != TERN_DTYPE_F32;
+    size_t bad = 0, first = 0;
+    if (!s1 && !s2 && nref == ngot)
+      for (size_t k = 0; k < nref; k++) {
+        bool ok = exact ? memcmp(&ref[k], &got[k], 4) == 0
+                        : fabsf(ref[k] - got[k]) <= 1e-4f + 1e-4f * fabsf(ref[k]);
+        if (!ok && bad++ == 0)
+          first = k;
+      }
+    if (s1 || s2 || nref != ngot || bad) {
+      failures++;
+      cr_log_error("FAIL tier=%s op=%s w=%s case %d: %s %s; %zu of %zu differ, "
+                   "first %zu: ref %.9g got %.9g",
+                   tier, tern_op_name(c->op), tern_dtype_name(c->wt), i,
+                   tern_status_name(s1), tern_status_name(s2), bad, nref, first,
+                   ref && nref ? ref[first] : 0.0, got && ngot ? got[first] : 0.0);
+    }
+    free(x);
+    free(ref);
+    free(got);
+    tern_graph_destroy(g);
+  }
+  return failures;
+}
+
+/* Set up a tier, run all cases, require exactness and a silent validation
+ * layer; `want` must appear in the device's feature line (NULL: any). */
+static void tier_test(const char *tier, const char *want) {
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  cr_log_info("%s: %s [%s]", tier, info.name, info.features);
+  if (want && !strstr(info.features, want)) {
+    tern_context_destroy(ctx);
+    cr_skip_test("device has no %s tier", want);
+  }
+  int f = run_cases(ctx, info.id, tier);
+  tern_context_destroy(ctx);
+  cr_expect_eq(f, 0, "%d cases failed on tier %s", f, tier);
+  if (!tern_vk_validation_active())
+    cr_log_warn("validation layer not installed: messages not checked");
+  cr_expect_eq(tern_vk_validation_message_count(), 0,
+               "%d validation messages (see the log)",
+               tern_vk_validation_message_count());
+}
+
+Test(vulkan, tier_default) { tier_test("default", NULL); }
+
+Test(vulkan, tier_baseline) {
+  setenv("TERN_VK_DISABLE_INT_DOT", "1", 1);
+  setenv("TERN_VK_DISABLE_SUBGROUP", "1", 1);
+  setenv("TERN_VK_DISABLE_FP16", "1", 1);
+  setenv("TERN_VK_DISABLE_8BIT", "1", 1);
+  tier_test("baseline", "baseline");
+}
+
+Test(vulkan, tier_subgroup) {
+  setenv("TERN_VK_DISABLE_INT_DOT", "1", 1);
+  tier_test("subgroup", "subgroup-ops");
+}
+
+Test(vulkan, tier_int_dot) {
+  setenv("TERN_VK_GEMM", "dot", 1); /* the dot kernels even where slower */
+  tier_test("int-dot", "int-dot");
+}
+
+Test(vulkan, tier_emulated_dot) {
+  /* the packed-int8 kernels with the dot product written out */
+  setenv("TERN_VK_DISABLE_INT_DOT", "1", 1);
+  setenv("TERN_VK_GEMM", "emul", 1);
+  tier_test("emulated-dot", NULL);
+}
+
+Test(vulkan, min_device) {
+  setenv("TERN_VK_MIN_DEVICE", "1", 1);
+  tier_test("min-device", "min-device");
+}
+
+Test(vulkan, split_weights) {
+  /* a 64 KiB descriptor range forces every weight matrix into chunks */
+  setenv("TERN_VK_MAX_BUFFER_RANGE", "65536", 1);
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  int f = 0;
+  static const tern_dtype wts[] = {TERN_DTYPE_TERNARY, TERN_DTYPE_I8,
+                                   TERN_DTYPE_F32};
+  for (int w = 0; w < 3; w++) {
+    vcase c;
+    memset(&c, 0, sizeof c);
+    c.op = TERN_OP_LINEAR;
+    c.wt = wts[w];
+    c.xnd = c.wnd = 2;
+    c.x[0] = 3;
+    c.x[1] = c.w[1] = 1000;
+    c.w[0] = w == 2 ? 37 : 301;
+    c.bias = true;
+    tu_rng r;
+    tu_seed(&r, 77 + (uint64_t)w);
+    float *x, *ref = NULL, *got = NULL;
+    size_t n1 = 0, n2 = 0;
+    tern_graph *g = build(&c, &r, &x);
+    cr_assert_eq(tu_run(ctx, g, "ref", true, &x, &ref, &n1), TERN_OK);
+    tern_status st = tu_run(ctx, g, info.id, true, &x, &got, &n2);
+    cr_expect_eq(st, TERN_OK, "%s", tern_last_error());
+    if (!st && n1 == n2)
+      for (size_t k = 0; k < n1; k++)
+        if (w == 2 ? fabsf(ref[k] - got[k]) > 1e-4f + 1e-4f * fabsf(ref[k])
+                   : memcmp(&ref[k], &got[k], 4) != 0) {
+          f++;
+          break;
+        }
+    free(x);
+    free(ref);
+    free(got);
+    tern_graph_destroy(g);
+  }
+  tern_context_destroy(ctx);
+  cr_expect_eq(f, 0);
+  cr_expect_eq(tern_vk_validation_message_count(), 0);
+}
+
+/* ------------------------------------------------------- pipeline cache */
+/* Open the backend directly, build one pipeline, report the cache state. */
+static int cache_round(char *path, size_t cap) {
+  tern_backend_config cfg = {1, NULL, NULL};
+  tern_backend_ctx *bctx = NULL;
+  tern_err err = {0};
+  cr_assert_eq(tern_vulkan_backend.init(&cfg, &bctx, &err), TERN_OK);
+  if (tern_vulkan_backend.device_count(bctx) == 0) {
+    tern_vulkan_backend.shutdown(bctx);
+    cr_skip_test("no Vulkan device");
+  }
+  tern_device *dev = NULL;
+  cr_assert_eq(tern_vulkan_backend.device_open(bctx, 0, &dev, &err), TERN_OK);
+  int state = tern_vk_device_cache_state(dev);
+  snprintf(path, cap, "%s", tern_vk_device_cache_path(dev));
+  tern_vulkan_backend.device_close(dev); /* writes the cache */
+  tern_vulkan_backend.shutdown(bctx);
+  return state;
+}
+
+static long file_size(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return -1;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fclose(f);
+  return n;
+}
+
+static void patch_file(const char *path, long offset, uint8_t xor_mask) {
+  FILE *f = fopen(path, "r+b");
+  cr_assert(f);
+  fseek(f, offset, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, offset, SEEK_SET);
+  fputc((c ^ xor_mask) & 0xff, f);
+  fclose(f);
+}
+
+Test(vulkan, pipeline_cache) {
+  vk_env();
+  char dir[80];
+  snprintf(dir, sizeof dir, "/tmp/tern-vk-cache-%d", (int)getpid());
+  setenv("TERN_CACHE_DIR", dir, 1);
+  char path[600];
+  /* first run: no file; the self-tests build pipelines, close saves them */
+  cr_expect_eq(cache_round(path, sizeof path), 0);
+  long n = file_size(path);
+  cr_assert_gt(n, 56, "cache file %s not written", path);
+  cr_expect_eq(cache_round(path, sizeof path), 1, "valid cache not loaded");
+  /* corrupt data: checksum mismatch -> rebuilt, then valid again */
+  patch_file(path, n - 5, 0x5a);
+  cr_expect_eq(cache_round(path, sizeof path), 2, "corrupt cache trusted");
+  cr_expect_eq(cache_round(path, sizeof path), 1, "rebuilt cache not saved");
+  /* stale: another tern version in the header -> rebuilt */
+  patch_file(path, 12, 0x01);
+  cr_expect_eq(cache_round(path, sizeof path), 2, "stale cache trusted");
+  /* truncated file */
+  cr_assert_eq(truncate(path, 20), 0);
+  cr_expect_eq(cache_round(path, sizeof path), 2, "truncated cache trusted");
+  cr_expect_eq(cache_round(path, sizeof path), 1);
+  unlink(path);
+  rmdir(dir);
+  cr_expect_eq(tern_vk_validation_message_count(), 0);
+}
+
+/* --------------------------------------------------------- no driver */
+Test(vulkan, missing_driver) {
+  /* no ICD: the loader finds no driver; the context still works on CPU */
+  setenv("VK_ICD_FILENAMES", "/nonexistent/tern_icd.json", 1);
+  setenv("VK_DRIVER_FILES", "/nonexistent/tern_icd.json", 1);
+  unsetenv("TERN_VK_VALIDATION");
+  tern_backend_config cfg = {1, NULL, NULL};
+  tern_backend_ctx *bctx = NULL;
+  tern_err err = {0};
+  cr_assert_eq(tern_vulkan_backend.init(&cfg, &bctx, &err), TERN_OK);
+  cr_expect_eq(tern_vulkan_backend.device_count(bctx), 0);
+  tern_device *dev = NULL;
+  cr_expect_eq(tern_vulkan_backend.device_open(bctx, 0, &dev, &err),
+               TERN_ERR_NO_DEVICE);
+  tern_vulkan_backend.shutdown(bctx);
+
+  tern_context *ctx = NULL;
+  cr_assert_eq(tern_context_create(NULL, &ctx), TERN_OK);
+  tern_device_info info;
+  cr_expect_lt(first_vk(ctx, &info), 0, "a Vulkan device without a driver");
+  make_cases();
+  tu_rng r;
+  tu_seed(&r, 9);
+  float *x, *out = NULL;
+  size_t n = 0;
+  tern_graph *g = build(&cases[3], &r, &x);
+  cr_expect_eq(tu_run(ctx, g, "vulkan:0", true, &x, &out, &n),
+               TERN_ERR_NO_DEVICE);
+  free(out);
+  out = NULL;
+  cr_expect_eq(tu_run(ctx, g, "cpu:0", true, &x, &out, &n), TERN_OK);
+  free(out);
+  free(x);
+  tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+}
+
+Test(vulkan, device_info) {
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  cr_expect_str_eq(info.backend, "vulkan");
+  cr_expect_neq(info.name[0], 0);
+  cr_expect(strstr(info.features, "vk1.") != NULL, "features '%s'",
+            info.features);
+  tern_context_destroy(ctx);
+}
+
+#endif /* TERN_HAVE_VULKAN */
