@@ -667,6 +667,8 @@ static void vk_node_release(tern_device *dev, void *prepared) {
     return;
   tern_err e = {0};
   tern_vk_flush(dev, &e);
+  for (int i = 0; i < n->n_views; i++)
+    dev->vk->vkDestroyBufferView(dev->dev, n->views[i], NULL);
   for (int i = 0; i < n->n_owned; i++)
     tern_vk_mem_free(dev, n->owned[i]);
   tern_free(n->data);

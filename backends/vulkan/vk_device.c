@@ -54,37 +54,54 @@ static tern_status choose_memory(tern_device *d, tern_err *err) {
   return TERN_OK;
 }
 
-static tern_status create_layouts(tern_device *d, tern_err *err) {
-  for (int n = 0; n <= TERN_VK_MAX_BINDINGS; n++) {
-    VkDescriptorSetLayoutBinding b[TERN_VK_MAX_BINDINGS];
-    for (int i = 0; i < n; i++) {
-      b[i] = (VkDescriptorSetLayoutBinding){
-          (uint32_t)i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1,
-          VK_SHADER_STAGE_COMPUTE_BIT, NULL};
+tern_status tern_vk_layout_get(tern_device *d, int n, uint32_t texel_mask,
+                               const tern_vk_layout **out, tern_err *err) {
+  for (int i = 0; i < d->n_lay; i++)
+    if (d->lay[i].n == n && d->lay[i].texel_mask == texel_mask) {
+      *out = &d->lay[i];
+      return TERN_OK;
     }
-    VkDescriptorSetLayoutCreateInfo ci = {
-        VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-    ci.bindingCount = (uint32_t)n;
-    ci.pBindings = b;
-    tern_status s = tern_vk_check(
-        d->vk->vkCreateDescriptorSetLayout(d->dev, &ci, NULL, &d->dsl[n]),
-        err, "vkCreateDescriptorSetLayout");
-    if (s)
-      return s;
-    VkPushConstantRange pc = {VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                              TERN_VK_PUSH_BYTES};
-    VkPipelineLayoutCreateInfo pl = {
-        VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
-    pl.setLayoutCount = 1;
-    pl.pSetLayouts = &d->dsl[n];
-    pl.pushConstantRangeCount = 1;
-    pl.pPushConstantRanges = &pc;
-    s = tern_vk_check(
-        d->vk->vkCreatePipelineLayout(d->dev, &pl, NULL, &d->layouts[n]), err,
-        "vkCreatePipelineLayout");
-    if (s)
-      return s;
+  if (d->n_lay == (int)(sizeof d->lay / sizeof d->lay[0]) ||
+      n > TERN_VK_MAX_BINDINGS)
+    return tern_err_set(err, TERN_ERR_INTERNAL,
+                        "vulkan: too many pipeline layouts");
+  tern_vk_layout *l = &d->lay[d->n_lay];
+  memset(l, 0, sizeof *l);
+  l->n = n;
+  l->texel_mask = texel_mask;
+  VkDescriptorSetLayoutBinding b[TERN_VK_MAX_BINDINGS];
+  for (int i = 0; i < n; i++)
+    b[i] = (VkDescriptorSetLayoutBinding){
+        (uint32_t)i,
+        (texel_mask >> i) & 1 ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                              : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+        1, VK_SHADER_STAGE_COMPUTE_BIT, NULL};
+  VkDescriptorSetLayoutCreateInfo ci = {
+      VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+  ci.bindingCount = (uint32_t)n;
+  ci.pBindings = b;
+  tern_status s = tern_vk_check(
+      d->vk->vkCreateDescriptorSetLayout(d->dev, &ci, NULL, &l->dsl), err,
+      "vkCreateDescriptorSetLayout");
+  if (s)
+    return s;
+  VkPushConstantRange pc = {VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                            TERN_VK_PUSH_BYTES};
+  VkPipelineLayoutCreateInfo pl = {
+      VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+  pl.setLayoutCount = 1;
+  pl.pSetLayouts = &l->dsl;
+  pl.pushConstantRangeCount = 1;
+  pl.pPushConstantRanges = &pc;
+  s = tern_vk_check(
+      d->vk->vkCreatePipelineLayout(d->dev, &pl, NULL, &l->layout), err,
+      "vkCreatePipelineLayout");
+  if (s) {
+    d->vk->vkDestroyDescriptorSetLayout(d->dev, l->dsl, NULL);
+    return s;
   }
+  d->n_lay++;
+  *out = l;
   return TERN_OK;
 }
 
@@ -94,12 +111,13 @@ static tern_status add_pool(tern_device *d, tern_err *err) {
   if (!np)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
   d->pools = np;
-  VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 4096};
+  VkDescriptorPoolSize ps[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 4096},
+                                {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, 1024}};
   VkDescriptorPoolCreateInfo ci = {
       VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
   ci.maxSets = 1024;
-  ci.poolSizeCount = 1;
-  ci.pPoolSizes = &ps;
+  ci.poolSizeCount = 2;
+  ci.pPoolSizes = ps;
   tern_status s = tern_vk_check(
       d->vk->vkCreateDescriptorPool(d->dev, &ci, NULL, &d->pools[d->n_pools]),
       err, "vkCreateDescriptorPool");
@@ -256,8 +274,6 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
     s = tern_vk_check(vk->vkCreateFence(d->dev, &fci, NULL, &d->fence), err,
                       "vkCreateFence");
   if (!s)
-    s = create_layouts(d, err);
-  if (!s)
     s = add_pool(d, err);
   if (!s)
     s = choose_memory(d, err);
@@ -295,11 +311,9 @@ void tern_vk_device_destroy(tern_device *d) {
       vk->vkDestroyPipelineCache(d->dev, d->pcache, NULL);
     for (int i = 0; i < d->n_pools; i++)
       vk->vkDestroyDescriptorPool(d->dev, d->pools[i], NULL);
-    for (int n = 0; n <= TERN_VK_MAX_BINDINGS; n++) {
-      if (d->layouts[n])
-        vk->vkDestroyPipelineLayout(d->dev, d->layouts[n], NULL);
-      if (d->dsl[n])
-        vk->vkDestroyDescriptorSetLayout(d->dev, d->dsl[n], NULL);
+    for (int i = 0; i < d->n_lay; i++) {
+      vk->vkDestroyPipelineLayout(d->dev, d->lay[i].layout, NULL);
+      vk->vkDestroyDescriptorSetLayout(d->dev, d->lay[i].dsl, NULL);
     }
     if (d->fence)
       vk->vkDestroyFence(d->dev, d->fence, NULL);
@@ -322,6 +336,7 @@ tern_status tern_vk_mem_alloc(tern_device *d, VkDeviceSize bytes, bool staging,
   VkBufferCreateInfo bi = {VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
   bi.size = (m->bytes + 3) & ~(VkDeviceSize)3;
   bi.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+             VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
              VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
              VK_BUFFER_USAGE_TRANSFER_DST_BIT;
   bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
@@ -549,7 +564,7 @@ tern_status tern_vk_dispatch(tern_device *d, const tern_vk_pipeline *p,
           VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
       ai.descriptorPool = d->pools[d->cur_pool];
       ai.descriptorSetCount = 1;
-      ai.pSetLayouts = &d->dsl[p->n_bindings];
+      ai.pSetLayouts = &p->dsl;
       VkResult r = vk->vkAllocateDescriptorSets(d->dev, &ai, &set);
       if (r == VK_SUCCESS)
         break;
@@ -562,14 +577,24 @@ tern_status tern_vk_dispatch(tern_device *d, const tern_vk_pipeline *p,
     VkDescriptorBufferInfo bi[TERN_VK_MAX_BINDINGS];
     VkWriteDescriptorSet w[TERN_VK_MAX_BINDINGS];
     for (int i = 0; i < p->n_bindings; i++) {
+      bool texel = (p->texel_mask >> i) & 1;
+      if (texel != (b[i].view != VK_NULL_HANDLE))
+        return tern_err_set(err, TERN_ERR_INTERNAL,
+                            "vulkan: %s binding %d: texel view mismatch",
+                            p->name, i);
       bi[i] = (VkDescriptorBufferInfo){b[i].mem->buf, b[i].offset,
                                        b[i].range};
       w[i] = (VkWriteDescriptorSet){VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
       w[i].dstSet = set;
       w[i].dstBinding = (uint32_t)i;
       w[i].descriptorCount = 1;
-      w[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-      w[i].pBufferInfo = &bi[i];
+      if (texel) {
+        w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+        w[i].pTexelBufferView = &b[i].view;
+      } else {
+        w[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        w[i].pBufferInfo = &bi[i];
+      }
     }
     vk->vkUpdateDescriptorSets(d->dev, (uint32_t)p->n_bindings, w, 0, NULL);
   }
@@ -658,4 +683,31 @@ tern_status tern_vk_run_rows(tern_device *d, const char *shader, int n_bind,
   uint32_t gx, gy;
   tern_vk_grid(d, rows, &gx, &gy);
   return tern_vk_dispatch(d, p, b, push, push_bytes, gx, gy, 1, err);
+}
+
+tern_status tern_vk_node_texel(tern_device *d, tern_vk_node *n,
+                               tern_vk_mem *m, tern_vk_binding *out,
+                               tern_err *err) {
+  VkDeviceSize bytes = m->bytes & ~(VkDeviceSize)15;
+  if (bytes / 16 > d->limits.maxTexelBufferElements || bytes == 0)
+    return tern_err_set(err, TERN_ERR_UNSUPPORTED,
+                        "vulkan: %llu bytes exceed maxTexelBufferElements",
+                        (unsigned long long)m->bytes);
+  if (n->n_views == (int)(sizeof n->views / sizeof n->views[0]))
+    return tern_err_set(err, TERN_ERR_INTERNAL, "vulkan: too many views");
+  VkBufferViewCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
+  ci.buffer = m->buf;
+  ci.format = VK_FORMAT_R32G32B32A32_UINT;
+  ci.offset = 0;
+  ci.range = bytes;
+  VkBufferView v;
+  tern_status s = tern_vk_check(d->vk->vkCreateBufferView(d->dev, &ci, NULL,
+                                                          &v),
+                                err, "vkCreateBufferView");
+  if (s)
+    return s;
+  n->views[n->n_views++] = v;
+  *out = tern_vk_bind(d, m, 0);
+  out->view = v;
+  return TERN_OK;
 }

@@ -27,7 +27,9 @@ tern_vk_wkind tern_vk_gemm_kind(const tern_device *dev, tern_dtype dtype,
 }
 
 uint32_t tern_vk_gemm_kp(tern_vk_wkind kind, uint32_t K) {
-  uint32_t a = kind == TERN_VK_W_SWAR ? 32 : kind == TERN_VK_W_DOT_T ? 16 : 4;
+  /* x rows are read 16 int8 per texel; SWAR splits its sums every 128 k
+   * in steps of 16 and needs whole 32-k uvec4 pairs */
+  uint32_t a = kind == TERN_VK_W_SWAR ? 32 : kind == TERN_VK_W_F32 ? 4 : 16;
   return (K + a - 1) / a * a;
 }
 
@@ -65,44 +67,46 @@ static void fill_chunk(const tern_vk_gemm *g, const tern_view *w,
     break;
   }
   case TERN_VK_W_SWAR: {
-    uint32_t *o = dst, np = (nc + 1) / 2, KB = Kp / 32;
+    /* uvec4 [Kp/8][NQ]: component j of (b, q) is pair 4q + j, k 8b..8b+7 */
+    uint32_t *o = dst, nq = (nc + 7) / 8, KB = Kp / 8;
+    uint32_t lim = r0 + nc < rows ? r0 + nc : rows;
     for (uint32_t b = 0; b < KB; b++)
-      for (uint32_t p = 0; p < np; p++)
-        for (uint32_t c = 0; c < 4; c++) {
-          uint32_t word = 0;
+      for (uint32_t q = 0; q < nq; q++)
+        for (uint32_t j = 0; j < 4; j++) {
+          uint32_t word = 0, n0 = r0 + 8 * q + 2 * j, n1 = n0 + 1;
           for (uint32_t i = 0; i < 8; i++) {
-            uint32_t k = 32 * b + 8 * c + i;
-            uint32_t n0 = r0 + 2 * p, n1 = n0 + 1;
-            uint32_t lim = r0 + nc < rows ? r0 + nc : rows;
+            uint32_t k = 8 * b + i;
             word |= (uint32_t)code_at(w, K, lim, n0, k) << (2 * i);
             word |= (uint32_t)code_at(w, K, lim, n1, k) << (16 + 2 * i);
           }
-          o[((size_t)b * np + p) * 4 + c] = word;
+          o[((size_t)b * nq + q) * 4 + j] = word;
         }
     break;
   }
   case TERN_VK_W_DOT_T: {
-    uint32_t *o = dst, KW = Kp / 16;
+    uint32_t *o = dst, KW = Kp / 16, nc4 = (nc + 3) & ~3u;
+    uint32_t lim = r0 + nc < rows ? r0 + nc : rows;
     for (uint32_t kw = 0; kw < KW; kw++)
-      for (uint32_t n = 0; n < nc; n++) {
+      for (uint32_t n = 0; n < nc4; n++) {
         uint32_t word = 0;
         for (uint32_t t = 0; t < 4; t++)
           for (uint32_t i = 0; i < 4; i++)
-            word |= (uint32_t)code_at(w, K, rows, r0 + n, 16 * kw + 4 * t + i)
+            word |= (uint32_t)code_at(w, K, lim, r0 + n, 16 * kw + 4 * t + i)
                     << (8 * i + 2 * t);
-        o[(size_t)kw * nc + n] = word;
+        o[(size_t)kw * nc4 + n] = word;
       }
     break;
   }
   case TERN_VK_W_I8: {
-    uint32_t *o = dst, KW = Kp / 4;
+    uint32_t *o = dst, KW = Kp / 4, nc4 = (nc + 3) & ~3u;
+    uint32_t lim = r0 + nc < rows ? r0 + nc : rows;
     for (uint32_t kw = 0; kw < KW; kw++)
-      for (uint32_t n = 0; n < nc; n++) {
+      for (uint32_t n = 0; n < nc4; n++) {
         uint32_t word = 0;
         for (uint32_t i = 0; i < 4; i++)
-          word |= (uint32_t)(uint8_t)i8_at(w, K, rows, r0 + n, 4 * kw + i)
+          word |= (uint32_t)(uint8_t)i8_at(w, K, lim, r0 + n, 4 * kw + i)
                   << (8 * i);
-        o[(size_t)kw * nc + n] = word;
+        o[(size_t)kw * nc4 + n] = word;
       }
     break;
   }
@@ -134,6 +138,8 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
   g->wg = dev->tune.gemm_wg;
   g->tn = dev->tune.gemm_tn;
   g->tm = M <= 1 ? 1 : (M < dev->tune.gemm_tm ? (uint32_t)M : dev->tune.gemm_tm);
+  if (g->tm > 4)
+    g->tm = 4; /* the kernels keep at most 4 rows in registers */
   /* The view's rows [row0, row0+rows): offset the data pointer. */
   tern_view sub = *w;
   size_t row_bytes = w->dtype == TERN_DTYPE_F32    ? (size_t)K * 4
@@ -142,12 +148,17 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
   sub.data = (uint8_t *)w->data + (size_t)row0 * row_bytes;
   uint64_t cb = channel_bytes(g);
   uint64_t lim = dev->limits.maxStorageBufferRange;
+  if (g->kind != TERN_VK_W_F32 &&
+      (uint64_t)dev->limits.maxTexelBufferElements * 16 < lim)
+    lim = (uint64_t)dev->limits.maxTexelBufferElements * 16;
   if (lim > ((uint64_t)1 << 31))
     lim = (uint64_t)1 << 31;
   uint64_t per = cb ? lim / cb : rows;
   if (g->kind == TERN_VK_W_SWAR)
-    per &= ~(uint64_t)1;
-  if (per < 2)
+    per &= ~(uint64_t)7; /* whole quads of pairs */
+  else if (g->kind != TERN_VK_W_F32)
+    per &= ~(uint64_t)3; /* whole quads of channels */
+  if (per < 8)
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
                         "weight rows of %u elements exceed the device's "
                         "storage buffer range",
@@ -158,7 +169,9 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
                           "weights need more than %d buffers",
                           g->n_chunks);
     uint32_t nc = rows - r < per ? rows - r : (uint32_t)per;
-    uint32_t ncs = g->kind == TERN_VK_W_SWAR ? (nc + 1) & ~1u : nc;
+    uint32_t ncs = g->kind == TERN_VK_W_SWAR  ? (nc + 7) & ~7u
+                   : g->kind == TERN_VK_W_F32 ? nc
+                                              : (nc + 3) & ~3u;
     size_t bytes = (size_t)(cb * ncs);
     void *host = tern_malloc(bytes);
     if (!host)
@@ -171,7 +184,10 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
     tern_free(host);
     if (s)
       return s;
-    g->chunks[g->n_chunks++] = (tern_vk_wchunk){m, row0 + r, nc};
+    tern_vk_binding tb = {0};
+    if (g->kind != TERN_VK_W_F32 && (s = tern_vk_node_texel(dev, n, m, &tb, err)))
+      return s;
+    g->chunks[g->n_chunks++] = (tern_vk_wchunk){m, tb, row0 + r, nc};
   }
   return TERN_OK;
 }
@@ -211,6 +227,8 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                              uint32_t M, uint32_t R, tern_vk_binding out,
                              uint32_t act, tern_err *err) {
   uint32_t spec[3] = {g->wg, g->tm, g->tn};
+  bool fl = g->kind == TERN_VK_W_F32;
+  int n_spec = fl ? 3 : 2;
   const tern_vk_pipeline *pipe;
   const char *name = g->kind == TERN_VK_W_F32    ? "fgemm"
                      : g->kind == TERN_VK_W_SWAR ? "qgemm_swar"
@@ -218,7 +236,8 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                          ? (g->use_dot ? "qgemm_dot_t_dot" : "qgemm_dot_t")
                          : (g->use_dot ? "qgemm_dot_i8_dot" : "qgemm_dot_i8");
   int nb = g->kind == TERN_VK_W_F32 ? 4 : 7;
-  tern_status s = tern_vk_pipeline_get(dev, name, nb, spec, 3, &pipe, err);
+  tern_status s = tern_vk_pipeline_get_ex(dev, name, nb, fl ? 0 : 9, spec,
+                                          n_spec, &pipe, err);
   if (s)
     return s;
   uint32_t gy = (M + g->tm - 1) / g->tm;
@@ -235,8 +254,9 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
       uint32_t gx = (ch->nc + g->wg * g->tn - 1) / (g->wg * g->tn);
       s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
     } else {
-      uint32_t units = g->kind == TERN_VK_W_SWAR ? (ch->nc + 1) / 2 : ch->nc;
-      uint32_t kw = g->kind == TERN_VK_W_SWAR    ? g->Kp / 32
+      bool swar = g->kind == TERN_VK_W_SWAR;
+      uint32_t units = swar ? (ch->nc + 7) / 8 : (ch->nc + 3) / 4;
+      uint32_t kw = swar                         ? g->Kp / 8
                     : g->kind == TERN_VK_W_DOT_T ? g->Kp / 16
                                                  : g->Kp / 4;
       struct {
@@ -245,9 +265,9 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
       } pc = {M,        g->N,     units,   ch->n0,    kw,
               x_stride, R,        x.word,  xs.word,   xsum.word,
               out.word, g->ws_per_tensor, g->has_bias, act, ch->nc};
-      tern_vk_binding b[7] = {x, xs, xsum, wb, tern_vk_bind(dev, g->ws, 0),
+      tern_vk_binding b[7] = {x,  xs, xsum, ch->tb, tern_vk_bind(dev, g->ws, 0),
                               bb, out};
-      uint32_t gx = (units + g->wg * g->tn - 1) / (g->wg * g->tn);
+      uint32_t gx = (units + g->wg - 1) / g->wg;
       s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
     }
     if (s)

@@ -9,13 +9,14 @@
 
 typedef enum tern_vk_wkind {
   TERN_VK_W_F32 = 0,  /* fgemm: vec4 [K4][NC] */
-  TERN_VK_W_SWAR = 1, /* ternary, qgemm_swar: uvec4 [Kp/32][NP] */
-  TERN_VK_W_DOT_T = 2,/* ternary, qgemm_dot TERNARY: uint [Kp/16][NC] */
-  TERN_VK_W_I8 = 3    /* int8, qgemm_dot: uint [Kp/4][NC] */
+  TERN_VK_W_SWAR = 1, /* ternary, qgemm_swar: uvec4 [Kp/8][NQ] */
+  TERN_VK_W_DOT_T = 2,/* ternary, qgemm_dot TERNARY: uvec4 [Kp/16][NQ] */
+  TERN_VK_W_I8 = 3    /* int8, qgemm_dot: uvec4 [Kp/4][NQ] */
 } tern_vk_wkind;
 
 typedef struct tern_vk_wchunk {
   tern_vk_mem *mem;
+  tern_vk_binding tb; /* texel view (integer kernels) */
   uint32_t n0; /* first channel (absolute, in the output) */
   uint32_t nc; /* channels in the chunk */
 } tern_vk_wchunk;
@@ -48,7 +49,8 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
 tern_status tern_vk_gemm_scales(tern_device *dev, tern_vk_node *n,
                                 const tern_view *w, int bias_in,
                                 tern_vk_gemm *g, tern_err *err);
-/* Record the GEMM. x: xq (or f32 x for W_F32) with its word offset; xs,
+/* Record the GEMM. x: xq as a texel binding (tern_vk_node_texel), or the
+ * f32 x for W_F32 with its word offset; xs,
  * xsum: block scales and row sums (unused for W_F32). */
 tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                              tern_vk_binding x, uint32_t x_stride,

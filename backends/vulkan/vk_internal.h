@@ -38,6 +38,8 @@
   X(vkFlushMappedMemoryRanges)                                                \
   X(vkInvalidateMappedMemoryRanges)                                           \
   X(vkCreateShaderModule)                                                     \
+  X(vkCreateBufferView)                                                       \
+  X(vkDestroyBufferView)                                                      \
   X(vkDestroyShaderModule)                                                    \
   X(vkCreatePipelineCache)                                                    \
   X(vkDestroyPipelineCache)                                                   \
@@ -142,15 +144,27 @@ typedef struct tern_vk_pipeline {
   uint32_t spec[8];
   int n_spec;
   int n_bindings;
+  uint32_t texel_mask; /* bindings that are uniform texel buffers */
   VkPipeline pipe;
   VkPipelineLayout layout;
+  VkDescriptorSetLayout dsl;
 } tern_vk_pipeline;
+
+/* Descriptor set + pipeline layout for n bindings of which texel_mask are
+ * uniform texel buffers (the rest storage buffers). */
+typedef struct tern_vk_layout {
+  int n;
+  uint32_t texel_mask;
+  VkDescriptorSetLayout dsl;
+  VkPipelineLayout layout;
+} tern_vk_layout;
 
 #define TERN_VK_MAX_BINDINGS 8
 #define TERN_VK_PUSH_BYTES 128
 
 typedef struct tern_vk_binding {
   const tern_vk_mem *mem;
+  VkBufferView view;   /* set: bound as a uniform texel buffer (RGBA32UI) */
   VkDeviceSize offset; /* byte offset of the bound range (aligned) */
   VkDeviceSize range;
   uint32_t word;       /* offset of the tensor in 4-byte words in the range */
@@ -178,8 +192,8 @@ struct tern_device {
   int dispatches; /* recorded since the last submit */
   VkDescriptorPool *pools;
   int n_pools, cur_pool;
-  VkDescriptorSetLayout dsl[TERN_VK_MAX_BINDINGS + 1];
-  VkPipelineLayout layouts[TERN_VK_MAX_BINDINGS + 1];
+  tern_vk_layout lay[24];
+  int n_lay;
   VkPipelineCache pcache;
   char cache_path[512];
   int cache_state; /* TERN_VK_CACHE_* */
@@ -229,7 +243,15 @@ tern_status tern_vk_pipeline_get(tern_device *dev, const char *name,
                                  int n_bindings, const uint32_t *spec,
                                  int n_spec, const tern_vk_pipeline **out,
                                  tern_err *err);
+/* Same with some bindings as uniform texel buffers. */
+tern_status tern_vk_pipeline_get_ex(tern_device *dev, const char *name,
+                                    int n_bindings, uint32_t texel_mask,
+                                    const uint32_t *spec, int n_spec,
+                                    const tern_vk_pipeline **out,
+                                    tern_err *err);
 void tern_vk_pipelines_destroy(tern_device *dev);
+tern_status tern_vk_layout_get(tern_device *dev, int n, uint32_t texel_mask,
+                               const tern_vk_layout **out, tern_err *err);
 
 /* vk_tune.c: per-vendor defaults, clamped to the device's limits. */
 void tern_vk_tune_defaults(tern_device *dev);
@@ -246,6 +268,8 @@ struct tern_vk_node {
                      tern_vk_binding *io, tern_err *err);
   tern_vk_mem *owned[24]; /* constants and scratch buffers */
   int n_owned;
+  VkBufferView views[24]; /* texel views of owned buffers */
+  int n_views;
   tern_vk_mem *consts[TERN_MAX_INPUTS]; /* uploaded constant inputs */
   void *data;                           /* op-specific (tern_free'd) */
 };
@@ -255,6 +279,12 @@ tern_status tern_vk_upload_const(tern_device *dev, tern_vk_node *n, int i,
                                  tern_err *err);
 tern_vk_mem *tern_vk_node_scratch(tern_device *dev, tern_vk_node *n,
                                   size_t bytes, tern_err *err);
+/* A binding of all of m as an RGBA32UI uniform texel buffer (the view is
+ * owned by n). bytes must be a multiple of 16 and fit
+ * maxTexelBufferElements. */
+tern_status tern_vk_node_texel(tern_device *dev, tern_vk_node *n,
+                               tern_vk_mem *m, tern_vk_binding *out,
+                               tern_err *err);
 
 /* One dispatch of `count` invocations of a one-dimensional shader (spec
  * constant 0 = workgroup size, the device's wg_size). */

@@ -14,6 +14,7 @@ typedef struct conv_data {
   bool quant, packed;
   tern_vk_gemm *g; /* one per group */
   tern_vk_mem *xq, *xs, *xsum, *col, *rsum;
+  tern_vk_binding col_tb; /* col as a texel buffer for the integer GEMM */
 } conv_data;
 
 tern_status tern_vk_act_quant(tern_device *dev, bool packed,
@@ -39,6 +40,9 @@ static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   uint64_t Kc = (uint64_t)w->shape[1] * w->shape[2] * w->shape[3];
   uint64_t col_bytes = rows * (Kc + 32) * 4;
   uint64_t lim = dev->limits.maxStorageBufferRange;
+  if (w->dtype != TERN_DTYPE_F32 &&
+      rows * (Kc + 32) / 16 > dev->limits.maxTexelBufferElements)
+    return false;
   return col_bytes <= lim && rows <= (uint64_t)65535 * dev->tune.gemm_tm / 2 &&
          rows < ((uint64_t)1 << 31);
 }
@@ -75,7 +79,8 @@ static tern_status conv_run(tern_device *dev, tern_vk_node *n,
     tern_vk_binding b[3] = {src, col, rsum};
     if ((s = tern_vk_run_1d(dev, im2col, 3, b, &pc, sizeof pc, rows, err)))
       return s;
-    if ((s = tern_vk_gemm_run(dev, &d->g[g], col, d->stride, xs, rsum, rows,
+    if ((s = tern_vk_gemm_run(dev, &d->g[g], d->quant ? d->col_tb : col,
+                              d->stride, xs, rsum, rows,
                               d->OH * d->OW, out, act, err)))
       return s;
   }
@@ -140,7 +145,7 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
     }
   }
   d->quant = w->dtype != TERN_DTYPE_F32;
-  d->packed = d->g[0].kind == TERN_VK_W_DOT_T || d->g[0].kind == TERN_VK_W_I8;
+  d->packed = true; /* every integer kernel reads 4 int8 per word */
   d->stride = !d->quant ? d->Kc : d->packed ? d->g[0].Kp / 4 : d->g[0].Kp;
   if (!(d->col = tern_vk_node_scratch(dev, n, (size_t)rows * d->stride * 4,
                                       err)) ||
@@ -148,6 +153,8 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
     return err->status;
   if (!d->quant)
     return TERN_OK;
+  if ((s = tern_vk_node_texel(dev, n, d->col, &d->col_tb, err)))
+    return s;
   size_t chw = (size_t)d->C * d->H * d->W;
   if (!(d->xq = tern_vk_node_scratch(dev, n, d->N * chw * 4, err)) ||
       !(d->xs = tern_vk_node_scratch(dev, n, d->N * 4, err)) ||

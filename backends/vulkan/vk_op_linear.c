@@ -10,6 +10,7 @@ typedef struct lin_data {
   uint32_t M, K, stride; /* stride: xq row in int32 elements or words */
   bool quant, packed;
   tern_vk_mem *xq, *xs, *xsum;
+  tern_vk_binding xq_tb; /* xq as a texel buffer for the GEMM */
 } lin_data;
 
 /* The act_quant pipeline for this device's tiers. */
@@ -54,8 +55,10 @@ static bool lin_supports(tern_device *dev, const tern_exec_node *n) {
   if (K <= 0 || N <= 0 || K > (1 << 24) || N > (1 << 24))
     return false;
   int64_t M = tern_view_numel(x) / K;
-  uint64_t xq_bytes = (uint64_t)M * (uint64_t)(K + 32) * 4;
-  if (xq_bytes > dev->limits.maxStorageBufferRange)
+  uint64_t xq_bytes = (uint64_t)M * (uint64_t)(K + 32);
+  if (xq_bytes > dev->limits.maxStorageBufferRange ||
+      (w->dtype != TERN_DTYPE_F32 &&
+       xq_bytes / 16 > dev->limits.maxTexelBufferElements))
     return false;
   return (uint64_t)M <= (uint64_t)65535 * dev->tune.gemm_tm / 2;
 }
@@ -75,8 +78,8 @@ static tern_status lin_run(tern_device *dev, tern_vk_node *n,
                                     d->stride, xq, xs, xsum, err);
   if (s)
     return s;
-  return tern_vk_gemm_run(dev, &d->g, xq, d->stride, xs, xsum, d->M, 1, out,
-                          act, err);
+  return tern_vk_gemm_run(dev, &d->g, d->xq_tb, d->stride, xs, xsum, d->M, 1,
+                          out, act, err);
 }
 
 static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
@@ -102,13 +105,15 @@ static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
   d->quant = w->dtype != TERN_DTYPE_F32;
   if (!d->quant)
     return TERN_OK;
-  d->packed = d->g.kind == TERN_VK_W_DOT_T || d->g.kind == TERN_VK_W_I8;
-  d->stride = d->packed ? d->g.Kp / 4 : d->g.Kp;
+  d->packed = true; /* every integer kernel reads 4 int8 per word */
+  d->stride = d->g.Kp / 4;
   size_t rows = d->M ? d->M : 1;
   d->xq = tern_vk_node_scratch(dev, n, rows * d->stride * 4, err);
   d->xs = d->xq ? tern_vk_node_scratch(dev, n, rows * 4, err) : NULL;
   d->xsum = d->xs ? tern_vk_node_scratch(dev, n, rows * 4, err) : NULL;
-  return d->xsum ? TERN_OK : err->status;
+  if (!d->xsum)
+    return err->status;
+  return tern_vk_node_texel(dev, n, d->xq, &d->xq_tb, err);
 }
 
 const tern_vk_op_impl tern_vk_op_linear = {lin_supports, lin_prepare};

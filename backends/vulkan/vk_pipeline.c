@@ -191,9 +191,19 @@ tern_status tern_vk_pipeline_get(tern_device *d, const char *name,
                                  int n_bindings, const uint32_t *spec,
                                  int n_spec, const tern_vk_pipeline **out,
                                  tern_err *err) {
+  return tern_vk_pipeline_get_ex(d, name, n_bindings, 0, spec, n_spec, out,
+                                 err);
+}
+
+tern_status tern_vk_pipeline_get_ex(tern_device *d, const char *name,
+                                    int n_bindings, uint32_t texel_mask,
+                                    const uint32_t *spec, int n_spec,
+                                    const tern_vk_pipeline **out,
+                                    tern_err *err) {
   for (int i = 0; i < d->n_pipes; i++) {
     tern_vk_pipeline *p = d->pipes[i];
     if (p->n_spec == n_spec && p->n_bindings == n_bindings &&
+        p->texel_mask == texel_mask &&
         strcmp(p->name, name) == 0 &&
         (n_spec == 0 || memcmp(p->spec, spec, (size_t)n_spec * 4) == 0)) {
       *out = p;
@@ -221,7 +231,15 @@ tern_status tern_vk_pipeline_get(tern_device *d, const char *name,
   if (n_spec)
     memcpy(p->spec, spec, (size_t)n_spec * 4);
   p->n_bindings = n_bindings;
-  p->layout = d->layouts[n_bindings];
+  p->texel_mask = texel_mask;
+  const tern_vk_layout *lay;
+  tern_status ls = tern_vk_layout_get(d, n_bindings, texel_mask, &lay, err);
+  if (ls) {
+    tern_free(p);
+    return ls;
+  }
+  p->layout = lay->layout;
+  p->dsl = lay->dsl;
 
   const tern_vk_fns *vk = d->vk;
   VkShaderModuleCreateInfo mci = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};

@@ -2,15 +2,18 @@
 // y[m, n] = sum_k q_x[m, k] * q_w[n, k] in exact int32.
 // USE_DOT: OpSDotKHR (SPV_KHR_integer_dot_product, declared through
 // GL_EXT_spirv_intrinsics since glslang lacks GL_EXT_integer_dot_product);
-// without it the same dot is done with bitfieldExtract (int8 baseline).
+// without it the same dot is written out with shifts (int8 baseline).
 // TERNARY: each weight word holds 16 codes c = q + 1 of one channel, code of
-// k = 4t + i in bits 8i + 2t, so (word >> 2t) & 0x03030303 is four k as
+// k = 4s + i in bits 8i + 2s, so (word >> 2s) & 0x03030303 is four k as
 // bytes; the c = q + 1 offset is removed at the end (sum x*q = sum x*c -
 // sum x). Otherwise each weight word is 4 int8 of consecutive k.
-//   xq:  uint [M][Kp/4] packed int8 x at xq_off; xs, xsum as in qgemm_swar
-//   w:   uint [Kp/16][NC] (TERNARY) or [Kp/4][NC] (int8), NC = chunk width
-//   wsc, bias, y: as in qgemm_swar (see qgemm_epilogue.glsl)
-// Tunables: WG invocations; each does TM rows x TN channels.
+// Each invocation owns 4 channels (one texel of weights per step) and
+// TM <= 4 rows in named registers (no arrays: see qgemm_swar.comp).
+//   xq:  uvec4 [M][Kp/16] packed int8 x (uniform texel buffer)
+//   w:   uvec4 [KW][NQ]: component j of (kw, q) = word kw of channel 4q+j;
+//        KW = Kp/16 (TERNARY) or Kp/4 (int8)
+//   xs, xsum, wsc, bias, y: as in qgemm_swar (see qgemm_epilogue.glsl)
+// Tunables (specialization constants): WG invocations, TM rows (1..4).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -22,90 +25,96 @@ int sdot4(uint a, uint b, spirv_literal int fmt);
 int dot4(uint a, uint b) { return sdot4(a, b, 0); }
 #else
 int dot4(uint a, uint b) {
-  int s = 0;
-  for (int i = 0; i < 32; i += 8)
-    s += bitfieldExtract(int(a), i, 8) * bitfieldExtract(int(b), i, 8);
-  return s;
+  ivec4 x = (ivec4(a) << ivec4(24, 16, 8, 0)) >> 24;
+  ivec4 y = (ivec4(b) << ivec4(24, 16, 8, 0)) >> 24;
+  return x.x * y.x + x.y * y.y + x.z * y.z + x.w * y.w;
 }
 #endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint TM = 4;
-layout(constant_id = 2) const uint TN = 2;
 
-layout(std430, binding = 0) readonly buffer XQ { uint xq[]; };
+layout(binding = 0) uniform usamplerBuffer xq;
 layout(std430, binding = 1) readonly buffer XS { float xs[]; };
 layout(std430, binding = 2) readonly buffer XSUM { int xsum[]; };
-layout(std430, binding = 3) readonly buffer W { uint w[]; };
+layout(binding = 3) uniform usamplerBuffer w;
 layout(std430, binding = 4) readonly buffer WS { float wsc[]; };
 layout(std430, binding = 5) readonly buffer BIAS { float bias[]; };
 layout(std430, binding = 6) writeonly buffer Y { float y[]; };
 
 layout(push_constant) uniform P {
   uint M, N;  // rows, total output channels
-  uint NC;    // channels in this weight chunk
+  uint NQ;    // channel quads in this weight chunk
   uint n0;    // first channel of the chunk
-  uint KW;    // weight words per channel: Kp/16 (ternary) or Kp/4 (int8)
+  uint KW;    // weight words per channel
   uint Kp4;   // row stride of xq in words
   uint R;
   uint xq_off, xs_off, xsum_off, out_off;
   uint ws_per_tensor, has_bias, act;
-  uint NCH;     // unused here (qgemm_swar's chunk width)
+  uint NCH;   // real channels in this chunk
 } p;
 
 #include "qgemm_epilogue.glsl"
 
+ivec4 dot4x4(uint xw, uvec4 wv) {
+  return ivec4(dot4(xw, wv.x), dot4(xw, wv.y), dot4(xw, wv.z),
+               dot4(xw, wv.w));
+}
+
+void store4(uint m, uint q, ivec4 acc) {
+  if (m >= p.M)
+    return;
+#ifdef TERNARY
+  int sx = xsum[p.xsum_off + m];
+#else
+  int sx = 0;
+#endif
+  for (uint j = 0u; j < 4u; j++)
+    if (4u * q + j < p.NCH)
+      store_q(m, p.n0 + 4u * q + j, acc[j] - sx);
+}
+
 void main() {
-  uint lid = gl_LocalInvocationID.x;
-  uint nb = gl_WorkGroupID.x * (WG * TN) + lid;
+  uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
   uint m0 = gl_WorkGroupID.y * TM;
-  uint xrow[TM];
-  for (uint t = 0; t < TM; t++)
-    xrow[t] = p.xq_off + min(m0 + t, p.M - 1u) * p.Kp4;
-  uint nidx[TN];
-  for (uint j = 0; j < TN; j++)
-    nidx[j] = min(nb + j * WG, p.NC - 1u);
-  int acc[TM * TN];
-  for (uint i = 0; i < TM * TN; i++)
-    acc[i] = 0;
-  for (uint kw = 0; kw < p.KW; kw++) {
-    uint wv[TN];
-    for (uint j = 0; j < TN; j++)
-      wv[j] = w[kw * p.NC + nidx[j]];
+  uint qi = min(q, p.NQ - 1u);
+  uint rs = p.Kp4 / 4u;
+  int r0 = int(min(m0, p.M - 1u) * rs);
+  int r1 = int(min(m0 + 1u, p.M - 1u) * rs);
+  int r2 = int(min(m0 + 2u, p.M - 1u) * rs);
+  int r3 = int(min(m0 + 3u, p.M - 1u) * rs);
+  ivec4 a0 = ivec4(0), a1 = ivec4(0), a2 = ivec4(0), a3 = ivec4(0);
+  for (uint t = 0u; t < rs; t++) { // 16 k per step
+    uvec4 xa = texelFetch(xq, r0 + int(t));
+    uvec4 xb = TM > 1u ? texelFetch(xq, r1 + int(t)) : uvec4(0u);
+    uvec4 xc = TM > 2u ? texelFetch(xq, r2 + int(t)) : uvec4(0u);
+    uvec4 xd = TM > 3u ? texelFetch(xq, r3 + int(t)) : uvec4(0u);
 #ifdef TERNARY
-    for (uint s = 0; s < 4u; s++) {
-      uint xv[TM];
-      for (uint t = 0; t < TM; t++)
-        xv[t] = xq[xrow[t] + kw * 4u + s];
-      for (uint j = 0; j < TN; j++) {
-        uint c4 = (wv[j] >> (2u * s)) & 0x03030303u;
-        for (uint t = 0; t < TM; t++)
-          acc[t * TN + j] += dot4(xv[t], c4);
-      }
-    }
-#else
-    uint xv[TM];
-    for (uint t = 0; t < TM; t++)
-      xv[t] = xq[xrow[t] + kw];
-    for (uint j = 0; j < TN; j++)
-      for (uint t = 0; t < TM; t++)
-        acc[t * TN + j] += dot4(xv[t], wv[j]);
+    uvec4 wt = texelFetch(w, int(t * p.NQ + qi));
 #endif
-  }
-  for (uint t = 0; t < TM; t++) {
-    uint m = m0 + t;
-    if (m >= p.M)
-      break;
+    for (uint s = 0u; s < 4u; s++) {
 #ifdef TERNARY
-    int sx = xsum[p.xsum_off + m];
+      uvec4 wv = (wt >> (2u * s)) & 0x03030303u;
 #else
-    int sx = 0;
+      uvec4 wv = texelFetch(w, int((4u * t + s) * p.NQ + qi));
 #endif
-    for (uint j = 0; j < TN; j++) {
-      uint nl = nb + j * WG;
-      if (nl < p.NC)
-        store_q(m, p.n0 + nl, acc[t * TN + j] - sx);
+      a0 += dot4x4(xa[s], wv);
+      if (TM > 1u)
+        a1 += dot4x4(xb[s], wv);
+      if (TM > 2u)
+        a2 += dot4x4(xc[s], wv);
+      if (TM > 3u)
+        a3 += dot4x4(xd[s], wv);
     }
   }
+  if (q >= p.NQ)
+    return;
+  store4(m0, q, a0);
+  if (TM > 1u)
+    store4(m0 + 1u, q, a1);
+  if (TM > 2u)
+    store4(m0 + 2u, q, a2);
+  if (TM > 3u)
+    store4(m0 + 3u, q, a3);
 }

@@ -3,13 +3,19 @@
 // Two output channels share one 32-bit word: codes c = q + 1 in {0, 1, 2} of
 // channel 2p in bits 0..15 and of channel 2p+1 in bits 16..31, 8 k per half.
 // x * word adds x*c0 + x*c1*2^16 (mod 2^32), two MACs per multiply; the halves
-// are split back every 128 k, before |x*c| sums can leave int16. The c = q+1
+// are split back every 128 k, before |sum x*c| can leave int16. The c = q+1
 // offset is removed at the end: sum x*q = sum x*c - sum x.
-//   xq:   int32 [M][Kp] at xq_off   (Kp multiple of 32, zero padded)
+// Each invocation owns 4 pairs (8 channels, one uvec4 per 8 k) and TM <= 4
+// rows, all in named registers: no arrays, which software rasterizers
+// (llvmpipe) would otherwise spill and index lane by lane. x and the weights
+// are read through uniform texel buffers (RGBA32UI): 16 bytes per fetch, and
+// the texture path gathers all lanes at once where llvmpipe's storage-buffer
+// loads go lane by lane.
+//   xq:   uvec4 [M][Kp/16] packed int8 x (Kp multiple of 32, zero padded)
 //   xs:   f32 scale per block (row m / R); xsum: int sum of q per row
-//   w:    uvec4 [Kp/32][NP]: word c of entry (b, p) = k in 32b+8c .. +7
+//   w:    uvec4 [Kp/8][NQ]: component j of entry (b, q) = pair 4q+j, k 8b..8b+7
 //   wsc:  f32 [N] or [1]; bias: f32 [N]; y: f32 output (see epilogue)
-// Tunables: WG invocations; each does TM rows x TNP channel pairs.
+// Tunables (specialization constants): WG invocations, TM rows (1..4).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -17,86 +23,100 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint TM = 4;
-layout(constant_id = 2) const uint TNP = 2;
 
-layout(std430, binding = 0) readonly buffer XQ { int xq[]; };
+layout(binding = 0) uniform usamplerBuffer xq;
 layout(std430, binding = 1) readonly buffer XS { float xs[]; };
 layout(std430, binding = 2) readonly buffer XSUM { int xsum[]; };
-layout(std430, binding = 3) readonly buffer W { uvec4 w[]; };
+layout(binding = 3) uniform usamplerBuffer w;
 layout(std430, binding = 4) readonly buffer WS { float wsc[]; };
 layout(std430, binding = 5) readonly buffer BIAS { float bias[]; };
 layout(std430, binding = 6) writeonly buffer Y { float y[]; };
 
 layout(push_constant) uniform P {
   uint M, N;    // rows, total output channels
-  uint NP;      // channel pairs in this weight chunk
-  uint n0;      // first channel of the chunk (even)
-  uint KB;      // Kp / 32
-  uint Kp;      // row stride of xq
+  uint NQ;      // quads of pairs (8 channels) in this weight chunk
+  uint n0;      // first channel of the chunk
+  uint KB;      // Kp / 8
+  uint Kp4;     // row stride of xq in words (texels: Kp4 / 4)
   uint R;       // rows per sample (conv) or 1
   uint xq_off, xs_off, xsum_off, out_off;
   uint ws_per_tensor, has_bias, act;
-  uint NCH;     // real channels in this chunk (odd: last pair is half)
+  uint NCH;     // real channels in this chunk
 } p;
 
 #include "qgemm_epilogue.glsl"
 
+// Split packed int16 halves back into two int32 sums.
+void flush(inout uvec4 pk, inout ivec4 lo, inout ivec4 hi) {
+  ivec4 l = ivec4(pk << 16) >> 16;
+  lo += l;
+  hi += (ivec4(pk) - l) >> 16;
+  pk = uvec4(0u);
+}
+
+void store8(uint m, uint q, ivec4 lo, ivec4 hi) {
+  if (m >= p.M)
+    return;
+  int sx = xsum[p.xsum_off + m];
+  for (uint j = 0u; j < 4u; j++) {
+    uint c = 8u * q + 2u * j;
+    if (c < p.NCH)
+      store_q(m, p.n0 + c, lo[j] - sx);
+    if (c + 1u < p.NCH)
+      store_q(m, p.n0 + c + 1u, hi[j] - sx);
+  }
+}
+
 void main() {
-  uint lid = gl_LocalInvocationID.x;
-  uint pb = gl_WorkGroupID.x * (WG * TNP) + lid;
+  uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
   uint m0 = gl_WorkGroupID.y * TM;
-  uint xrow[TM];
-  for (uint t = 0; t < TM; t++)
-    xrow[t] = p.xq_off + min(m0 + t, p.M - 1u) * p.Kp;
-  uint pidx[TNP];
-  for (uint j = 0; j < TNP; j++)
-    pidx[j] = min(pb + j * WG, p.NP - 1u);
-  uint pk[TM * TNP];
-  int lo[TM * TNP], hi[TM * TNP];
-  for (uint i = 0; i < TM * TNP; i++) {
-    pk[i] = 0u;
-    lo[i] = 0;
-    hi[i] = 0;
-  }
-  for (uint b = 0; b < p.KB; b++) {
-    uvec4 wv[TNP];
-    for (uint j = 0; j < TNP; j++)
-      wv[j] = w[b * p.NP + pidx[j]];
-    for (uint c = 0; c < 4u; c++) {
-      uint kb = b * 32u + c * 8u;
-      for (uint i = 0; i < 8u; i++) {
-        uint xv[TM];
-        for (uint t = 0; t < TM; t++)
-          xv[t] = uint(xq[xrow[t] + kb + i]);
-        for (uint j = 0; j < TNP; j++) {
-          uint w2 = (wv[j][c] >> (2u * i)) & 0x00030003u;
-          for (uint t = 0; t < TM; t++)
-            pk[t * TNP + j] += xv[t] * w2;
-        }
+  uint qi = min(q, p.NQ - 1u);
+  uint rs = p.Kp4 / 4u;
+  int r0 = int(min(m0, p.M - 1u) * rs);
+  int r1 = int(min(m0 + 1u, p.M - 1u) * rs);
+  int r2 = int(min(m0 + 2u, p.M - 1u) * rs);
+  int r3 = int(min(m0 + 3u, p.M - 1u) * rs);
+  uvec4 pk0 = uvec4(0u), pk1 = uvec4(0u), pk2 = uvec4(0u), pk3 = uvec4(0u);
+  ivec4 lo0 = ivec4(0), hi0 = ivec4(0), lo1 = ivec4(0), hi1 = ivec4(0);
+  ivec4 lo2 = ivec4(0), hi2 = ivec4(0), lo3 = ivec4(0), hi3 = ivec4(0);
+  uint KT = p.KB / 2u; // 16 k per step
+  for (uint t = 0u; t < KT; t++) {
+    uvec4 xa = texelFetch(xq, r0 + int(t));
+    uvec4 xb = TM > 1u ? texelFetch(xq, r1 + int(t)) : uvec4(0u);
+    uvec4 xc = TM > 2u ? texelFetch(xq, r2 + int(t)) : uvec4(0u);
+    uvec4 xd = TM > 3u ? texelFetch(xq, r3 + int(t)) : uvec4(0u);
+    for (uint h = 0u; h < 2u; h++) {
+      uvec4 wv = texelFetch(w, int((2u * t + h) * p.NQ + qi));
+      for (uint i = 0u; i < 8u; i++) {
+        uvec4 w2 = (wv >> (2u * i)) & 0x00030003u;
+        uint wi = 2u * h + i / 4u; // x word holding k = 16t + 8h + i
+        int sh = 24 - 8 * int(i & 3u);
+        pk0 += uint((int(xa[wi]) << sh) >> 24) * w2;
+        if (TM > 1u)
+          pk1 += uint((int(xb[wi]) << sh) >> 24) * w2;
+        if (TM > 2u)
+          pk2 += uint((int(xc[wi]) << sh) >> 24) * w2;
+        if (TM > 3u)
+          pk3 += uint((int(xd[wi]) << sh) >> 24) * w2;
       }
     }
-    if ((b & 3u) == 3u || b + 1u == p.KB) {
-      for (uint i = 0; i < TM * TNP; i++) {
-        int l = int(pk[i] << 16) >> 16;
-        lo[i] += l;
-        hi[i] += (int(pk[i]) - l) >> 16;
-        pk[i] = 0u;
-      }
+    if ((t & 7u) == 7u || t + 1u == KT) { // every 128 k
+      flush(pk0, lo0, hi0);
+      if (TM > 1u)
+        flush(pk1, lo1, hi1);
+      if (TM > 2u)
+        flush(pk2, lo2, hi2);
+      if (TM > 3u)
+        flush(pk3, lo3, hi3);
     }
   }
-  for (uint t = 0; t < TM; t++) {
-    uint m = m0 + t;
-    if (m >= p.M)
-      break;
-    int sx = xsum[p.xsum_off + m];
-    for (uint j = 0; j < TNP; j++) {
-      uint pp = pb + j * WG;
-      if (pp >= p.NP)
-        continue;
-      uint n = p.n0 + 2u * pp;
-      store_q(m, n, lo[t * TNP + j] - sx);
-      if (2u * pp + 1u < p.NCH)
-        store_q(m, n + 1u, hi[t * TNP + j] - sx);
-    }
-  }
+  if (q >= p.NQ)
+    return;
+  store8(m0, q, lo0, hi0);
+  if (TM > 1u)
+    store8(m0 + 1u, q, lo1, hi1);
+  if (TM > 2u)
+    store8(m0 + 2u, q, lo2, hi2);
+  if (TM > 3u)
+    store8(m0 + 3u, q, lo3, hi3);
 }
