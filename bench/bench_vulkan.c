@@ -4,7 +4,7 @@
  * own context, since tiers and kernels are picked from the environment at
  * context creation. Writes one JSON document to stdout; progress to stderr.
  *
- *   bench_vulkan [--quick] [--shape N,M,K]... [--reps R]
+ *   bench_vulkan [--quick] [--shape N,M,K]... [--reps R] [--only NAME,...]
  *
  * Shapes are N,M,K: N output channels, M rows (batch), K input features
  * (the defaults 4096,1,4096 and 4096,512,14336). Time is the median wall
@@ -147,6 +147,7 @@ int main(int argc, char **argv) {
   int64_t shapes[8][3] = {{4096, 1, 4096}, {4096, 512, 14336}};
   int n_shapes = 2, reps = 0;
   bool user_shapes = false;
+  const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) {
       shapes[1][1] = 64; /* a smaller GEMM for CI smoke runs */
@@ -161,11 +162,14 @@ int main(int argc, char **argv) {
         shapes[n_shapes][2] = c;
         n_shapes++;
       }
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
       reps = atoi(argv[++i]);
     } else {
       fprintf(stderr,
-              "usage: bench_vulkan [--quick] [--shape N,M,K]... [--reps R]\n");
+              "usage: bench_vulkan [--quick] [--shape N,M,K]... [--reps R] "
+              "[--only NAME,...]\n");
       return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
@@ -179,6 +183,8 @@ int main(int argc, char **argv) {
     int r = reps > 0 ? reps : (ops > 1e10 ? 3 : 20);
     for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
       const variant *var = &k_variants[v];
+      if (only && !strstr(only, var->name))
+        continue;
       set_env(var);
       tern_context_desc cdesc;
       memset(&cdesc, 0, sizeof cdesc);

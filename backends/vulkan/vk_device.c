@@ -685,9 +685,9 @@ tern_status tern_vk_run_rows(tern_device *d, const char *shader, int n_bind,
   return tern_vk_dispatch(d, p, b, push, push_bytes, gx, gy, 1, err);
 }
 
-tern_status tern_vk_node_texel(tern_device *d, tern_vk_node *n,
-                               tern_vk_mem *m, tern_vk_binding *out,
-                               tern_err *err) {
+static tern_status node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
+                             VkFormat fmt, tern_vk_binding *out,
+                             tern_err *err) {
   VkDeviceSize bytes = m->bytes & ~(VkDeviceSize)15;
   if (bytes / 16 > d->limits.maxTexelBufferElements || bytes == 0)
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
@@ -697,7 +697,7 @@ tern_status tern_vk_node_texel(tern_device *d, tern_vk_node *n,
     return tern_err_set(err, TERN_ERR_INTERNAL, "vulkan: too many views");
   VkBufferViewCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
   ci.buffer = m->buf;
-  ci.format = VK_FORMAT_R32G32B32A32_UINT;
+  ci.format = fmt;
   ci.offset = 0;
   ci.range = bytes;
   VkBufferView v;
@@ -710,4 +710,16 @@ tern_status tern_vk_node_texel(tern_device *d, tern_vk_node *n,
   *out = tern_vk_bind(d, m, 0);
   out->view = v;
   return TERN_OK;
+}
+
+tern_status tern_vk_node_texel(tern_device *d, tern_vk_node *n,
+                               tern_vk_mem *m, tern_vk_binding *out,
+                               tern_err *err) {
+  return node_view(d, n, m, VK_FORMAT_R32G32B32A32_UINT, out, err);
+}
+
+tern_status tern_vk_node_texel_f32(tern_device *d, tern_vk_node *n,
+                                   tern_vk_mem *m, tern_vk_binding *out,
+                                   tern_err *err) {
+  return node_view(d, n, m, VK_FORMAT_R32G32B32A32_SFLOAT, out, err);
 }

@@ -56,13 +56,14 @@ static void fill_chunk(const tern_vk_gemm *g, const tern_view *w,
   case TERN_VK_W_F32: {
     float *o = dst;
     const float *src = w->data;
-    uint32_t K4 = Kp / 4;
+    uint32_t K4 = Kp / 4, nc4 = (nc + 3) & ~3u;
+    uint32_t lim = r0 + nc < rows ? r0 + nc : rows;
     for (uint32_t k4 = 0; k4 < K4; k4++)
-      for (uint32_t n = 0; n < nc; n++)
+      for (uint32_t n = 0; n < nc4; n++)
         for (uint32_t i = 0; i < 4; i++) {
           uint32_t k = 4 * k4 + i, r = r0 + n;
-          o[((size_t)k4 * nc + n) * 4 + i] =
-              (k < K && r < rows) ? src[(size_t)r * K + k] : 0.0f;
+          o[((size_t)k4 * nc4 + n) * 4 + i] =
+              (k < K && r < lim) ? src[(size_t)r * K + k] : 0.0f;
         }
     break;
   }
@@ -148,15 +149,14 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
   sub.data = (uint8_t *)w->data + (size_t)row0 * row_bytes;
   uint64_t cb = channel_bytes(g);
   uint64_t lim = dev->limits.maxStorageBufferRange;
-  if (g->kind != TERN_VK_W_F32 &&
-      (uint64_t)dev->limits.maxTexelBufferElements * 16 < lim)
+  if ((uint64_t)dev->limits.maxTexelBufferElements * 16 < lim)
     lim = (uint64_t)dev->limits.maxTexelBufferElements * 16;
   if (lim > ((uint64_t)1 << 31))
     lim = (uint64_t)1 << 31;
   uint64_t per = cb ? lim / cb : rows;
   if (g->kind == TERN_VK_W_SWAR)
     per &= ~(uint64_t)7; /* whole quads of pairs */
-  else if (g->kind != TERN_VK_W_F32)
+  else
     per &= ~(uint64_t)3; /* whole quads of channels */
   if (per < 8)
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
@@ -169,9 +169,7 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
                           "weights need more than %d buffers",
                           g->n_chunks);
     uint32_t nc = rows - r < per ? rows - r : (uint32_t)per;
-    uint32_t ncs = g->kind == TERN_VK_W_SWAR  ? (nc + 7) & ~7u
-                   : g->kind == TERN_VK_W_F32 ? nc
-                                              : (nc + 3) & ~3u;
+    uint32_t ncs = g->kind == TERN_VK_W_SWAR ? (nc + 7) & ~7u : (nc + 3) & ~3u;
     size_t bytes = (size_t)(cb * ncs);
     void *host = tern_malloc(bytes);
     if (!host)
@@ -185,7 +183,9 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
     if (s)
       return s;
     tern_vk_binding tb = {0};
-    if (g->kind != TERN_VK_W_F32 && (s = tern_vk_node_texel(dev, n, m, &tb, err)))
+    s = g->kind == TERN_VK_W_F32 ? tern_vk_node_texel_f32(dev, n, m, &tb, err)
+                                 : tern_vk_node_texel(dev, n, m, &tb, err);
+    if (s)
       return s;
     g->chunks[g->n_chunks++] = (tern_vk_wchunk){m, tb, row0 + r, nc};
   }
@@ -228,7 +228,7 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                              uint32_t act, tern_err *err) {
   uint32_t spec[3] = {g->wg, g->tm, g->tn};
   bool fl = g->kind == TERN_VK_W_F32;
-  int n_spec = fl ? 3 : 2;
+  int n_spec = 2;
   const tern_vk_pipeline *pipe;
   const char *name = g->kind == TERN_VK_W_F32    ? "fgemm"
                      : g->kind == TERN_VK_W_SWAR ? "qgemm_swar"
@@ -236,22 +236,21 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                          ? (g->use_dot ? "qgemm_dot_t_dot" : "qgemm_dot_t")
                          : (g->use_dot ? "qgemm_dot_i8_dot" : "qgemm_dot_i8");
   int nb = g->kind == TERN_VK_W_F32 ? 4 : 7;
-  tern_status s = tern_vk_pipeline_get_ex(dev, name, nb, fl ? 0 : 9, spec,
+  tern_status s = tern_vk_pipeline_get_ex(dev, name, nb, fl ? 3 : 9, spec,
                                           n_spec, &pipe, err);
   if (s)
     return s;
   uint32_t gy = (M + g->tm - 1) / g->tm;
   for (int c = 0; c < g->n_chunks; c++) {
     const tern_vk_wchunk *ch = &g->chunks[c];
-    tern_vk_binding wb = tern_vk_bind(dev, ch->mem, 0);
     tern_vk_binding bb = tern_vk_bind(dev, g->bias, 0);
     if (g->kind == TERN_VK_W_F32) {
       struct {
-        uint32_t M, N, NC, n0, K, R, x_off, out_off, has_bias, act;
-      } pc = {M, g->N, ch->nc, ch->n0, g->K, R, x.word, out.word,
-              g->has_bias, act};
-      tern_vk_binding b[4] = {x, wb, bb, out};
-      uint32_t gx = (ch->nc + g->wg * g->tn - 1) / (g->wg * g->tn);
+        uint32_t M, N, NC, n0, K4, R, out_off, has_bias, act;
+      } pc = {M,        g->N,        ch->nc, ch->n0, g->Kp / 4,
+              R,        out.word,    g->has_bias, act};
+      tern_vk_binding b[4] = {x, ch->tb, bb, out};
+      uint32_t gx = ((ch->nc + 3) / 4 + g->wg - 1) / g->wg;
       s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
     } else {
       bool swar = g->kind == TERN_VK_W_SWAR;

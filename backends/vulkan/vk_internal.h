@@ -285,6 +285,10 @@ tern_vk_mem *tern_vk_node_scratch(tern_device *dev, tern_vk_node *n,
 tern_status tern_vk_node_texel(tern_device *dev, tern_vk_node *n,
                                tern_vk_mem *m, tern_vk_binding *out,
                                tern_err *err);
+/* Same as RGBA32F (float data). */
+tern_status tern_vk_node_texel_f32(tern_device *dev, tern_vk_node *n,
+                                   tern_vk_mem *m, tern_vk_binding *out,
+                                   tern_err *err);
 
 /* One dispatch of `count` invocations of a one-dimensional shader (spec
  * constant 0 = workgroup size, the device's wg_size). */

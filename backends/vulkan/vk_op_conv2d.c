@@ -40,8 +40,7 @@ static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   uint64_t Kc = (uint64_t)w->shape[1] * w->shape[2] * w->shape[3];
   uint64_t col_bytes = rows * (Kc + 32) * 4;
   uint64_t lim = dev->limits.maxStorageBufferRange;
-  if (w->dtype != TERN_DTYPE_F32 &&
-      rows * (Kc + 32) / 16 > dev->limits.maxTexelBufferElements)
+  if (rows * (Kc + 32) / 4 > dev->limits.maxTexelBufferElements)
     return false;
   return col_bytes <= lim && rows <= (uint64_t)65535 * dev->tune.gemm_tm / 2 &&
          rows < ((uint64_t)1 << 31);
@@ -79,8 +78,8 @@ static tern_status conv_run(tern_device *dev, tern_vk_node *n,
     tern_vk_binding b[3] = {src, col, rsum};
     if ((s = tern_vk_run_1d(dev, im2col, 3, b, &pc, sizeof pc, rows, err)))
       return s;
-    if ((s = tern_vk_gemm_run(dev, &d->g[g], d->quant ? d->col_tb : col,
-                              d->stride, xs, rsum, rows,
+    if ((s = tern_vk_gemm_run(dev, &d->g[g], d->col_tb, d->stride, xs, rsum,
+                              rows,
                               d->OH * d->OW, out, act, err)))
       return s;
   }
@@ -146,13 +145,14 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
   }
   d->quant = w->dtype != TERN_DTYPE_F32;
   d->packed = true; /* every integer kernel reads 4 int8 per word */
-  d->stride = !d->quant ? d->Kc : d->packed ? d->g[0].Kp / 4 : d->g[0].Kp;
+  /* f32: rows padded to Kp (multiple of 4) floats; integer: Kp/4 words */
+  d->stride = !d->quant ? d->g[0].Kp : d->g[0].Kp / 4;
   if (!(d->col = tern_vk_node_scratch(dev, n, (size_t)rows * d->stride * 4,
                                       err)) ||
       !(d->rsum = tern_vk_node_scratch(dev, n, (size_t)rows * 4, err)))
     return err->status;
   if (!d->quant)
-    return TERN_OK;
+    return tern_vk_node_texel_f32(dev, n, d->col, &d->col_tb, err);
   if ((s = tern_vk_node_texel(dev, n, d->col, &d->col_tb, err)))
     return s;
   size_t chw = (size_t)d->C * d->H * d->W;

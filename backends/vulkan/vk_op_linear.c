@@ -10,7 +10,7 @@ typedef struct lin_data {
   uint32_t M, K, stride; /* stride: xq row in int32 elements or words */
   bool quant, packed;
   tern_vk_mem *xq, *xs, *xsum;
-  tern_vk_binding xq_tb; /* xq as a texel buffer for the GEMM */
+  tern_vk_binding xq_tb; /* xq (or the padded f32 x) as a texel buffer */
 } lin_data;
 
 /* The act_quant pipeline for this device's tiers. */
@@ -55,10 +55,9 @@ static bool lin_supports(tern_device *dev, const tern_exec_node *n) {
   if (K <= 0 || N <= 0 || K > (1 << 24) || N > (1 << 24))
     return false;
   int64_t M = tern_view_numel(x) / K;
-  uint64_t xq_bytes = (uint64_t)M * (uint64_t)(K + 32);
+  uint64_t xq_bytes = (uint64_t)M * (uint64_t)(K + 32) * 4;
   if (xq_bytes > dev->limits.maxStorageBufferRange ||
-      (w->dtype != TERN_DTYPE_F32 &&
-       xq_bytes / 16 > dev->limits.maxTexelBufferElements))
+      xq_bytes / 16 > dev->limits.maxTexelBufferElements)
     return false;
   return (uint64_t)M <= (uint64_t)65535 * dev->tune.gemm_tm / 2;
 }
@@ -68,9 +67,19 @@ static tern_status lin_run(tern_device *dev, tern_vk_node *n,
   lin_data *d = n->data;
   tern_vk_binding out = io[n->node.n_inputs];
   uint32_t act = (uint32_t)n->node.params.activation;
-  if (!d->quant)
-    return tern_vk_gemm_run(dev, &d->g, io[0], d->K, io[0], io[0], d->M, 1,
-                            out, act, err);
+  if (!d->quant) {
+    /* x into rows padded to Kp (the padding stays zero), read as texels */
+    struct {
+      uint32_t n, inner, out_inner, off, x_off, y_off;
+    } pc = {d->M * d->K, d->K, d->g.Kp, 0, io[0].word, 0};
+    tern_vk_binding b[2] = {io[0], tern_vk_bind(dev, d->xq, 0)};
+    tern_status s = tern_vk_run_1d(dev, "copy_region", 2, b, &pc, sizeof pc,
+                                   (uint64_t)d->M * d->K, err);
+    if (s)
+      return s;
+    return tern_vk_gemm_run(dev, &d->g, d->xq_tb, d->g.Kp, io[0], io[0], d->M,
+                            1, out, act, err);
+  }
   tern_vk_binding xq = tern_vk_bind(dev, d->xq, 0);
   tern_vk_binding xs = tern_vk_bind(dev, d->xs, 0);
   tern_vk_binding xsum = tern_vk_bind(dev, d->xsum, 0);
@@ -103,8 +112,17 @@ static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
                                err)))
     return s;
   d->quant = w->dtype != TERN_DTYPE_F32;
-  if (!d->quant)
-    return TERN_OK;
+  if (!d->quant) {
+    size_t bytes = (size_t)(d->M ? d->M : 1) * d->g.Kp * 4;
+    void *zeros = tern_calloc(1, bytes);
+    if (!zeros)
+      return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    d->xq = tern_vk_node_scratch(dev, n, bytes, err);
+    s = d->xq ? tern_vk_mem_write(dev, d->xq, 0, zeros, bytes, err)
+              : err->status;
+    tern_free(zeros);
+    return s ? s : tern_vk_node_texel_f32(dev, n, d->xq, &d->xq_tb, err);
+  }
   d->packed = true; /* every integer kernel reads 4 int8 per word */
   d->stride = d->g.Kp / 4;
   size_t rows = d->M ? d->M : 1;

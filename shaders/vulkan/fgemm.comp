@@ -1,11 +1,13 @@
 // fgemm.comp — f32 GEMM for linear/conv with f32 weights (and the in-run
 // fp32 baseline of the benchmark): y[m, n] = act(sum_k x[m, k] * w[n, k]
-// (+ bias[n])), k ascending in one accumulator, each product and sum
-// rounded (precise), like the reference.
-//   x:  f32 [M][K] at x_off (row stride K)
-//   w:  vec4 [K4][NC]: entry (k4, n) = w[n0 + n][4k4 .. 4k4+3], zero padded
+// (+ bias[n])), k ascending in one accumulator per output, each product and
+// sum rounded (precise), like the reference.
+// Each invocation owns 4 channels and TM <= 4 rows in named registers; x
+// and w are read as RGBA32F uniform texel buffers (see qgemm_swar.comp).
+//   x:  vec4 [M][Kp/4] (rows zero padded to Kp, a multiple of 4)
+//   w:  vec4 [Kp/4][NC4]: texel (k4, n) = w[n0 + n][4k4 .. 4k4+3]
 //   bias: f32 [N]; y: f32, element (m, n) at out_off + (m/R)*N*R + n*R + m%R
-// Tunables: WG invocations; each does TM rows x TN channels.
+// Tunables (specialization constants): WG invocations, TM rows (1..4).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -13,78 +15,80 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint TM = 4;
-layout(constant_id = 2) const uint TN = 2;
 
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer W { vec4 w[]; };
+layout(binding = 0) uniform samplerBuffer x;
+layout(binding = 1) uniform samplerBuffer w;
 layout(std430, binding = 2) readonly buffer BIAS { float bias[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
 layout(push_constant) uniform P {
   uint M, N, NC, n0;
-  uint K;
+  uint K4;  // texels per x row and weight rows
   uint R;
-  uint x_off, out_off;
-  uint has_bias, act;
+  uint out_off, has_bias, act;
 } p;
 
+void store4(uint m, uint q, vec4 acc) {
+  if (m >= p.M)
+    return;
+  for (uint j = 0u; j < 4u; j++) {
+    uint nl = 4u * q + j;
+    if (nl >= p.NC)
+      continue;
+    uint n = p.n0 + nl;
+    precise float v = acc[j];
+    if (p.has_bias != 0u)
+      v = v + bias[n];
+    uint o = p.out_off + (m / p.R) * (p.N * p.R) + n * p.R + (m % p.R);
+    y[o] = apply_act(p.act, v);
+  }
+}
+
 void main() {
-  uint lid = gl_LocalInvocationID.x;
-  uint nb = gl_WorkGroupID.x * (WG * TN) + lid;
+  uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
   uint m0 = gl_WorkGroupID.y * TM;
-  uint xrow[TM];
-  for (uint t = 0; t < TM; t++)
-    xrow[t] = p.x_off + min(m0 + t, p.M - 1u) * p.K;
-  uint nidx[TN];
-  for (uint j = 0; j < TN; j++)
-    nidx[j] = min(nb + j * WG, p.NC - 1u);
-  precise float acc[TM * TN];
-  for (uint i = 0; i < TM * TN; i++)
-    acc[i] = 0.0;
-  uint K4 = p.K / 4u;
-  for (uint k4 = 0; k4 < K4; k4++) {
-    vec4 wv[TN];
-    for (uint j = 0; j < TN; j++)
-      wv[j] = w[k4 * p.NC + nidx[j]];
-    for (uint c = 0; c < 4u; c++) {
-      float xv[TM];
-      for (uint t = 0; t < TM; t++)
-        xv[t] = x[xrow[t] + 4u * k4 + c];
-      for (uint j = 0; j < TN; j++)
-        for (uint t = 0; t < TM; t++) {
-          precise float prod = xv[t] * wv[j][c];
-          acc[t * TN + j] = acc[t * TN + j] + prod;
-        }
-    }
-  }
-  uint rem = p.K - 4u * K4;
-  if (rem > 0u) {
-    vec4 wv[TN];
-    for (uint j = 0; j < TN; j++)
-      wv[j] = w[K4 * p.NC + nidx[j]];
-    for (uint c = 0; c < rem; c++)
-      for (uint t = 0; t < TM; t++) {
-        float xv = x[xrow[t] + 4u * K4 + c];
-        for (uint j = 0; j < TN; j++) {
-          precise float prod = xv * wv[j][c];
-          acc[t * TN + j] = acc[t * TN + j] + prod;
-        }
+  uint NQ = (p.NC + 3u) / 4u;
+  int wb = int(4u * min(q, NQ - 1u));
+  int NC4 = int(4u * NQ);
+  int r0 = int(min(m0, p.M - 1u) * p.K4);
+  int r1 = int(min(m0 + 1u, p.M - 1u) * p.K4);
+  int r2 = int(min(m0 + 2u, p.M - 1u) * p.K4);
+  int r3 = int(min(m0 + 3u, p.M - 1u) * p.K4);
+  precise vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0),
+               a3 = vec4(0.0);
+  for (int k4 = 0; k4 < int(p.K4); k4++) {
+    int wi = k4 * NC4 + wb;
+    vec4 w0 = texelFetch(w, wi), w1 = texelFetch(w, wi + 1);
+    vec4 w2 = texelFetch(w, wi + 2), w3 = texelFetch(w, wi + 3);
+    vec4 xa = texelFetch(x, r0 + k4);
+    vec4 xb = TM > 1u ? texelFetch(x, r1 + k4) : vec4(0.0);
+    vec4 xc = TM > 2u ? texelFetch(x, r2 + k4) : vec4(0.0);
+    vec4 xd = TM > 3u ? texelFetch(x, r3 + k4) : vec4(0.0);
+    for (uint c = 0u; c < 4u; c++) {
+      vec4 wc = vec4(w0[c], w1[c], w2[c], w3[c]);
+      precise vec4 t0 = xa[c] * wc;
+      a0 = a0 + t0;
+      if (TM > 1u) {
+        precise vec4 t1 = xb[c] * wc;
+        a1 = a1 + t1;
       }
-  }
-  for (uint t = 0; t < TM; t++) {
-    uint m = m0 + t;
-    if (m >= p.M)
-      break;
-    for (uint j = 0; j < TN; j++) {
-      uint nl = nb + j * WG;
-      if (nl >= p.NC)
-        continue;
-      uint n = p.n0 + nl;
-      precise float v = acc[t * TN + j];
-      if (p.has_bias != 0u)
-        v = v + bias[n];
-      uint o = p.out_off + (m / p.R) * (p.N * p.R) + n * p.R + (m % p.R);
-      y[o] = apply_act(p.act, v);
+      if (TM > 2u) {
+        precise vec4 t2 = xc[c] * wc;
+        a2 = a2 + t2;
+      }
+      if (TM > 3u) {
+        precise vec4 t3 = xd[c] * wc;
+        a3 = a3 + t3;
+      }
     }
   }
+  if (q >= NQ)
+    return;
+  store4(m0, q, a0);
+  if (TM > 1u)
+    store4(m0 + 1u, q, a1);
+  if (TM > 2u)
+    store4(m0 + 2u, q, a2);
+  if (TM > 3u)
+    store4(m0 + 3u, q, a3);
 }
