@@ -232,6 +232,7 @@ Test(vulkan, tier_baseline) {
 
 Test(vulkan, tier_subgroup) {
   setenv("TERN_VK_DISABLE_INT_DOT", "1", 1);
+  setenv("TERN_VK_TUNE", "sg_bcast=1", 1); /* the broadcast GEMM too */
   tier_test("subgroup", "subgroup-ops");
 }
 

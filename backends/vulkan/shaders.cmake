@@ -6,6 +6,7 @@ set(TERN_VK_SHADER_VARIANTS
   "act_quant_packed:act_quant.comp:PACKED"
   "act_quant_packed_sg:act_quant.comp:PACKED:SUBGROUP"
   "qgemm_swar:qgemm_swar.comp"
+  "qgemm_swar_sg:qgemm_swar.comp:SUBGROUP"
   "qgemm_dot_i8:qgemm_dot.comp"
   "qgemm_dot_i8_dot:qgemm_dot.comp:USE_DOT"
   "qgemm_dot_t:qgemm_dot.comp:TERNARY"

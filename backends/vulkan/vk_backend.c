@@ -370,6 +370,7 @@ static void probe_physdev(tern_backend_ctx *c, tern_vk_physdev *pd) {
       (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
       (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
       (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
+      (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
       sg.subgroupSize >= 4 && sg.subgroupSize <= 128;
   pd->has_int_dot = extdot && dotf.shaderIntegerDotProduct;
   pd->int_dot_fast = pd->has_int_dot &&

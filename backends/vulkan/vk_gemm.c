@@ -230,8 +230,9 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
   bool fl = g->kind == TERN_VK_W_F32;
   int n_spec = 2;
   const tern_vk_pipeline *pipe;
+  bool sg = (dev->tiers & TERN_VK_TIER_SUBGROUP) && dev->tune.sg_bcast;
   const char *name = g->kind == TERN_VK_W_F32    ? "fgemm"
-                     : g->kind == TERN_VK_W_SWAR ? "qgemm_swar"
+                     : g->kind == TERN_VK_W_SWAR ? (sg ? "qgemm_swar_sg" : "qgemm_swar")
                      : g->kind == TERN_VK_W_DOT_T
                          ? (g->use_dot ? "qgemm_dot_t_dot" : "qgemm_dot_t")
                          : (g->use_dot ? "qgemm_dot_i8_dot" : "qgemm_dot_i8");

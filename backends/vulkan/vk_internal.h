@@ -103,6 +103,7 @@ typedef struct tern_vk_tune {
   uint32_t gemm_tn;      /* output-channel pairs per invocation, 1..4 */
   uint32_t fgemm_tile;   /* f32 GEMM tile edge (shared memory tiles) */
   uint32_t max_shared;   /* bytes of shared memory a kernel may use */
+  uint32_t sg_bcast;     /* subgroup tier: share x rows by broadcast */
 } tern_vk_tune;
 
 /* What init learned about one physical device. */

@@ -78,6 +78,8 @@ static bool check_linear(tern_device *dev, tern_dtype wt) {
 unsigned tern_vk_selftest(tern_device *dev, unsigned tiers) {
   unsigned ok = 0;
   int mode = dev->gemm_mode;
+  uint32_t bcast = dev->tune.sg_bcast;
+  dev->tune.sg_bcast = 1; /* test the broadcast kernel even if not default */
   /* 8-bit storage and fp16 have no kernel that benefits yet: not enabled */
   const unsigned tested[] = {TERN_VK_TIER_SUBGROUP, TERN_VK_TIER_INT_DOT};
   for (size_t i = 0; i < sizeof tested / sizeof tested[0]; i++) {
@@ -92,6 +94,7 @@ unsigned tern_vk_selftest(tern_device *dev, unsigned tiers) {
       ok |= t;
     dev->gemm_mode = mode;
   }
+  dev->tune.sg_bcast = bcast;
   dev->tiers = 0;
   return ok;
 }

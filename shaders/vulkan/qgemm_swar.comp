@@ -19,6 +19,12 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#ifdef SUBGROUP
+// All lanes of a subgroup read the same x rows: each lane fetches one row's
+// texel and the others take it by broadcast (one fetch instead of TM).
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_ballot : require
+#endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
@@ -80,11 +86,31 @@ void main() {
   ivec4 lo0 = ivec4(0), hi0 = ivec4(0), lo1 = ivec4(0), hi1 = ivec4(0);
   ivec4 lo2 = ivec4(0), hi2 = ivec4(0), lo3 = ivec4(0), hi3 = ivec4(0);
   uint KT = p.KB / 2u; // 16 k per step
+#ifdef SUBGROUP
+  // lane l fetches row l % TM (subgroups have at least 4 lanes)
+  uint lr = gl_SubgroupInvocationID % TM;
+  int rl = int(min(m0 + lr, p.M - 1u) * rs);
+#endif
   for (uint t = 0u; t < KT; t++) {
+#ifdef SUBGROUP
+    uvec4 xa, xb = uvec4(0u), xc = uvec4(0u), xd = uvec4(0u);
+    if (TM > 1u) {
+      uvec4 xl = texelFetch(xq, rl + int(t));
+      xa = subgroupBroadcast(xl, 0u);
+      xb = subgroupBroadcast(xl, 1u);
+      if (TM > 2u)
+        xc = subgroupBroadcast(xl, 2u);
+      if (TM > 3u)
+        xd = subgroupBroadcast(xl, 3u);
+    } else {
+      xa = texelFetch(xq, r0 + int(t));
+    }
+#else
     uvec4 xa = texelFetch(xq, r0 + int(t));
     uvec4 xb = TM > 1u ? texelFetch(xq, r1 + int(t)) : uvec4(0u);
     uvec4 xc = TM > 2u ? texelFetch(xq, r2 + int(t)) : uvec4(0u);
     uvec4 xd = TM > 3u ? texelFetch(xq, r3 + int(t)) : uvec4(0u);
+#endif
     for (uint h = 0u; h < 2u; h++) {
       uvec4 wv = texelFetch(w, int((2u * t + h) * p.NQ + qi));
       for (uint i = 0u; i < 8u; i++) {
