@@ -1288,3 +1288,114 @@ Test(file, data_payloads) {
   }
   damage_expect(&d, TERN_ERR_CORRUPT_FILE, "padding", (size_t)-1);
 }
+
+/* ------------------------------------------------------ golden file */
+
+Test(file, golden_minimal_file) {
+  /* The worked example of docs/FORMAT.md, byte for byte. */
+  static const uint8_t want[256] = {
+      0x89, 0x54, 0x45, 0x52, 0x4e, 0x0d, 0x0a, 0x1a, 0x01, 0x00, 0x00, 0x00,
+      0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xd6, 0x72, 0xdc, 0x98,
+      0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x1c, 0xdf, 0x44, 0x21, 0x00, 0x00, 0x00, 0x00, 0x84, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0xc4, 0xda, 0xd3, 0x42, 0x00, 0x00, 0x00, 0x00, 0x94, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x45, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x77, 0xd0, 0x85, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+      0x78, 0x00, 0x00, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x04,
+      /* the rest (zero data fields, then padding) is zero */
+  };
+  tern_graph *g;
+  ok(tern_graph_create(&g), "create");
+  int64_t xs[2] = {1, 4};
+  ok(tern_graph_add_input(g, "x", 2, xs, NULL), "input");
+  const char *p = path_in_dir("golden.tern");
+  ok(tern_graph_save(g, p, NULL), "save");
+  size_t n;
+  uint8_t *b = read_file(p, &n);
+  cr_assert_eq(n, sizeof want);
+  for (size_t i = 0; i < n; i++)
+    cr_assert_eq(b[i], want[i], "byte %zu is 0x%02x, expected 0x%02x", i, b[i],
+                 want[i]);
+  tern_graph *h = NULL;
+  ok(tern_graph_load_memory(want, sizeof want, &h), "load golden");
+  compare_graphs(g, h);
+  free(b);
+  tern_graph_destroy(g);
+  tern_graph_destroy(h);
+}
+
+/* ----------------------------------------------- out of memory paths */
+
+static long g_alloc_left = -1; /* allocations until failure; -1: never */
+static void *fail_malloc(void *u, size_t n) {
+  (void)u;
+  if (g_alloc_left == 0)
+    return NULL;
+  if (g_alloc_left > 0)
+    g_alloc_left--;
+  return malloc(n);
+}
+static void *fail_realloc(void *u, void *p, size_t n) {
+  (void)u;
+  if (g_alloc_left == 0)
+    return NULL;
+  if (g_alloc_left > 0)
+    g_alloc_left--;
+  return realloc(p, n);
+}
+static void plain_free(void *u, void *p) {
+  (void)u;
+  free(p);
+}
+
+Test(file, out_of_memory_everywhere) {
+  /* Fail the k-th allocation for every k: each load and save must report
+   * TERN_ERR_OUT_OF_MEMORY (no crash, no leak under the sanitizer) until
+   * there is enough memory to succeed. */
+  for (int st = 0; st < 2; st++) {
+    size_t n;
+    uint8_t *b = sample_file((tern_ternary_storage)st, &n);
+    tern_allocator a = {fail_malloc, fail_realloc, plain_free, NULL};
+    ok(tern_set_allocator(&a), "allocator");
+    int k;
+    for (k = 0; k < 10000; k++) {
+      g_alloc_left = k;
+      tern_graph *g = NULL;
+      tern_status s = tern_graph_load_memory(b, n, &g);
+      g_alloc_left = -1;
+      if (s == TERN_OK) {
+        tern_graph_destroy(g);
+        break;
+      }
+      cr_assert_eq(s, TERN_ERR_OUT_OF_MEMORY, "k=%d: %s: %s", k,
+                   tern_status_name(s), tern_last_error());
+    }
+    cr_assert_lt(k, 10000);
+    cr_assert_gt(k, 5);
+    sample smp;
+    build_sample(&smp);
+    tern_save_desc d = {.size = sizeof d, .ternary_storage = st};
+    for (k = 0; k < 10000; k++) {
+      g_alloc_left = k;
+      tern_status s = tern_graph_save(smp.g, path_in_dir("oom.tern"), &d);
+      g_alloc_left = -1;
+      if (s == TERN_OK)
+        break;
+      cr_assert_eq(s, TERN_ERR_OUT_OF_MEMORY, "save k=%d: %s", k,
+                   tern_graph_errmsg(smp.g));
+    }
+    cr_assert_lt(k, 10000);
+    tern_graph_destroy(smp.g);
+    ok(tern_set_allocator(NULL), "allocator");
+    unlink(path_in_dir("oom.tern"));
+    cr_assert_eq(count_dir_entries(), 0, "temporary files were left behind");
+    free(b);
+  }
+}
