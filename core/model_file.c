@@ -724,14 +724,27 @@ static tern_status build_constant(lctx *c, tern_graph *g, const ftensor *t,
     return TERN_OK;
   }
   if (t->dtype == TERN_DTYPE_TERNARY) {
+    /* A byte holds code 3 where both bits of a pair are set; the padding
+     * pairs of a row's last byte are not checked (the builder does not
+     * either). */
     size_t rb = (size_t)(cols + 3) / 4;
-    for (int64_t r = 0; r < rows; r++)
-      for (int64_t j = 0; j < cols; j++)
-        if (tern_ternary_get(data + (size_t)r * rb, j) == 3)
-          return CORRUPT(c, data_at + (size_t)r * rb + (size_t)(j / 4),
-                         "tensor %u ('%.48s') has the invalid ternary code 3 "
-                         "at row %lld col %lld",
-                         i, t->name, (long long)r, (long long)j);
+    uint8_t last_mask =
+        (uint8_t)(cols % 4 ? 0x55 >> (8 - 2 * (cols % 4)) : 0x55);
+    for (int64_t r = 0; r < rows; r++) {
+      const uint8_t *row = data + (size_t)r * rb;
+      for (size_t k = 0; k < rb; k++) {
+        uint8_t mask = k + 1 == rb ? last_mask : 0x55;
+        if (!(row[k] & (row[k] >> 1) & mask))
+          continue;
+        int64_t j = (int64_t)k * 4;
+        while (tern_ternary_get(row, j) != 3)
+          j++;
+        return CORRUPT(c, data_at + (size_t)r * rb + k,
+                       "tensor %u ('%.48s') has the invalid ternary code 3 "
+                       "at row %lld col %lld",
+                       i, t->name, (long long)r, (long long)j);
+      }
+    }
   }
   if (tern_graph_push_tensor(g, &nt, !adopt, NULL))
     return oom(c);
