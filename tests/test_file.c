@@ -16,6 +16,8 @@
 
 /* ------------------------------------------------------------- helpers */
 
+static tern_graph *build_zoo(void);
+
 static char g_dir[256];
 
 static void make_dir(void) {
@@ -867,11 +869,19 @@ Test(file, bit_flips_with_checksums_fixed_fail_cleanly) {
 
 Test(file, random_mutations) {
   size_t n;
-  uint8_t *b = sample_file(TERN_STORE_158BIT, &n);
+  tern_graph *zoo = build_zoo();
+  tern_save_desc sd = {.size = sizeof sd, .ternary_storage = TERN_STORE_158BIT};
+  ok(tern_graph_save(zoo, path_in_dir("fuzz.tern"), &sd), "save");
+  tern_graph_destroy(zoo);
+  uint8_t *b = read_file(path_in_dir("fuzz.tern"), &n);
   uint8_t *m = malloc(n + 64);
-  rng_state = 0xC0FFEEu;
+  /* Fixed seed and count; TERN_FUZZ_SEED / TERN_FUZZ_ITERS override them
+   * for longer local runs. */
+  const char *es = getenv("TERN_FUZZ_SEED"), *ei = getenv("TERN_FUZZ_ITERS");
+  rng_state = es ? (uint32_t)strtoul(es, NULL, 0) | 1u : 0xC0FFEEu;
+  int iters = ei ? atoi(ei) : 2000;
   int loaded = 0;
-  for (int it = 0; it < 2000; it++) {
+  for (int it = 0; it < iters; it++) {
     size_t len = n;
     memcpy(m, b, n);
     int muts = 1 + (int)(rnd() % 4);
@@ -912,7 +922,7 @@ Test(file, random_mutations) {
     if (load_mem(m, len) == TERN_OK)
       loaded++;
   }
-  cr_log_info("random mutations: %d of 2000 still loaded", loaded);
+  cr_log_info("random mutations: %d of %d still loaded", loaded, iters);
   free(m);
   free(b);
 }
@@ -1305,6 +1315,164 @@ Test(file, data_payloads) {
     d.b[d.L.sec_off[3] + off + 32 + 3] = 1; /* bias is 32 bytes */
   }
   damage_expect(&d, TERN_ERR_CORRUPT_FILE, "padding", (size_t)-1);
+}
+
+/* ------------------------------------------------- every op in a file */
+
+static int add_f32(tern_graph *g, const char *name, int64_t n, float base) {
+  float v[64];
+  cr_assert_leq(n, 64);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = base + 0.01f * (float)i;
+  int64_t shape[1] = {n};
+  return add_const(g, name, TERN_DTYPE_F32, 1, shape, v, (size_t)n * 4, NULL,
+                   0);
+}
+
+/* A graph that uses every op, with non-default parameters, so that damaged
+ * parameter words reach every op's shape inference. */
+static tern_graph *build_zoo(void) {
+  tern_graph *g;
+  ok(tern_graph_create(&g), "create");
+  int64_t xs[4] = {2, 4, 9, 9};
+  int x;
+  ok(tern_graph_add_input(g, "image", 4, xs, &x), "input");
+  int8_t q[6 * 36];
+  for (int i = 0; i < 6 * 36; i++)
+    q[i] = (int8_t)(i % 3 - 1);
+  uint8_t cw[6 * 9];
+  ok(tern_ternary_pack(q, 6, 36, cw, sizeof cw), "pack");
+  float cs[6] = {0.5f, 0.25f, 1, 2, 0.125f, 1.5f};
+  int64_t cws[4] = {6, 4, 3, 3};
+  int w =
+      add_const(g, "conv.w", TERN_DTYPE_TERNARY, 4, cws, cw, sizeof cw, cs, 6);
+  int b = add_f32(g, "conv.b", 6, 0.1f);
+  tern_op_params p;
+  memset(&p, 0, sizeof p);
+  p.stride[0] = p.stride[1] = 1;
+  p.pad[0] = p.pad[1] = 1;
+  p.activation = TERN_ACT_RELU;
+  int c = add_node(g, TERN_OP_CONV2D, "conv", 3, (int[]){x, w, b}, &p);
+  int bn_in[5] = {c, add_f32(g, "bn.gamma", 6, 1), add_f32(g, "bn.beta", 6, 0),
+                  add_f32(g, "bn.mean", 6, 0.5f), add_f32(g, "bn.var", 6, 2)};
+  memset(&p, 0, sizeof p);
+  p.eps = 1e-3f;
+  int bn = add_node(g, TERN_OP_BATCHNORM, "bn", 5, bn_in, &p);
+  int r6 = add_node(g, TERN_OP_RELU6, "r6", 1, (int[]){bn}, NULL);
+  memset(&p, 0, sizeof p);
+  p.kernel[0] = p.kernel[1] = 2;
+  p.stride[0] = p.stride[1] = 2;
+  int mp = add_node(g, TERN_OP_MAXPOOL2D, "mp", 1, (int[]){r6}, &p);
+  memset(&p, 0, sizeof p);
+  p.kernel[0] = p.kernel[1] = 3;
+  p.stride[0] = p.stride[1] = 1;
+  p.pad[0] = p.pad[1] = 1;
+  p.count_include_pad = 1;
+  int ap = add_node(g, TERN_OP_AVGPOOL2D, "ap", 1, (int[]){mp}, &p);
+  int gp = add_node(g, TERN_OP_GLOBAL_AVGPOOL, "gp", 1, (int[]){ap}, NULL);
+  memset(&p, 0, sizeof p);
+  p.axis = 1;
+  int fl = add_node(g, TERN_OP_FLATTEN, "fl", 1, (int[]){ap}, &p);
+  int8_t w8[16 * 96];
+  for (int i = 0; i < 16 * 96; i++)
+    w8[i] = (int8_t)(i % 255 - 127);
+  float s8[16];
+  for (int i = 0; i < 16; i++)
+    s8[i] = 0.001f * (float)(i + 1);
+  int64_t w8s[2] = {16, 96};
+  int wl = add_const(g, "fc.w", TERN_DTYPE_I8, 2, w8s, w8, sizeof w8, s8, 16);
+  int lin = add_node(g, TERN_OP_LINEAR, "fc", 2, (int[]){fl, wl}, NULL);
+  int si = add_node(g, TERN_OP_SILU, "si", 1, (int[]){lin}, NULL);
+  int ge = add_node(g, TERN_OP_GELU, "ge", 1, (int[]){lin}, NULL);
+  int mu = add_node(g, TERN_OP_MUL, "mu", 2, (int[]){si, ge}, NULL);
+  int ad = add_node(g, TERN_OP_ADD, "ad", 2, (int[]){mu, lin}, NULL);
+  memset(&p, 0, sizeof p);
+  p.ndim = 3;
+  p.shape[0] = 0;
+  p.shape[1] = -1;
+  p.shape[2] = 4;
+  int rs = add_node(g, TERN_OP_RESHAPE, "rs", 1, (int[]){ad}, &p);
+  memset(&p, 0, sizeof p);
+  p.ndim = 3;
+  p.perm[0] = 0;
+  p.perm[1] = 2;
+  p.perm[2] = 1;
+  int pe = add_node(g, TERN_OP_PERMUTE, "pe", 1, (int[]){rs}, &p);
+  memset(&p, 0, sizeof p);
+  p.theta = 500.0f;
+  int ro = add_node(g, TERN_OP_ROPE, "ro", 1, (int[]){pe}, &p);
+  memset(&p, 0, sizeof p);
+  p.transpose_b = 1;
+  p.alpha = 0.5f;
+  int mm = add_node(g, TERN_OP_MATMUL, "mm", 2, (int[]){ro, pe}, &p);
+  int cm = add_node(g, TERN_OP_CAUSAL_MASK, "cm", 1, (int[]){mm}, NULL);
+  memset(&p, 0, sizeof p);
+  p.axis = -1;
+  int sm = add_node(g, TERN_OP_SOFTMAX, "sm", 1, (int[]){cm}, &p);
+  memset(&p, 0, sizeof p);
+  p.eps = 1e-6f;
+  int ln = add_node(
+      g, TERN_OP_LAYERNORM, "ln", 3,
+      (int[]){sm, add_f32(g, "ln.g", 4, 1), add_f32(g, "ln.b", 4, 0)}, &p);
+  int rn = add_node(g, TERN_OP_RMSNORM, "rn", 2,
+                    (int[]){ln, add_f32(g, "rn.g", 4, 1)}, &p);
+  memset(&p, 0, sizeof p);
+  p.axis = 1;
+  int cc = add_node(g, TERN_OP_CONCAT, "cc", 2, (int[]){rn, ln}, &p);
+  ok(tern_graph_add_output(g, cc), "output");
+  int re = add_node(g, TERN_OP_RELU, "re", 1, (int[]){gp}, NULL);
+  ok(tern_graph_add_output(g, re), "output");
+  ok(tern_graph_set_metadata(g, "model", "zoo"), "meta");
+  return g;
+}
+
+Test(file, every_op_round_trip_and_damage) {
+  tern_graph *g = build_zoo();
+  cr_assert_eq(tern_graph_node_count(g), TERN_OP_COUNT_ + 0,
+               "the zoo should use every op once");
+  for (int st = 0; st < 2; st++) {
+    tern_save_desc d = {.size = sizeof d, .ternary_storage = st};
+    const char *p = path_in_dir("zoo.tern");
+    ok(tern_graph_save(g, p, &d), "save");
+    for (int mm = 0; mm < 2; mm++) {
+      tern_load_desc ld = {.size = sizeof ld, .no_mmap = mm};
+      tern_graph *h = NULL;
+      ok(tern_graph_load(p, &ld, &h), "load");
+      compare_graphs(g, h);
+      tern_graph_destroy(h);
+    }
+    size_t n;
+    uint8_t *b = read_file(p, &n), *m = malloc(n);
+    layout L;
+    parse_layout(b, n, &L);
+    /* two bits of every byte of the graph section, checksums fixed (the
+     * damage is done on the 2-bit file only, to keep the test short) */
+    for (size_t i = L.sec_off[1]; st == 0 && i < L.sec_off[1] + L.sec_len[1];
+         i++)
+      for (int k = 0; k < 2; k++) {
+        memcpy(m, b, n);
+        m[i] ^= (uint8_t)(1u << ((i * 3 + (size_t)k * 5) % 8));
+        fix_crcs(m, n);
+        load_mem(m, n);
+      }
+    /* every parameter word of every node set to extreme values */
+    static const uint32_t vals[] = {0,           1,           2,
+                                    0xffffffffu, 0x80000000u, 0x7fffffffu,
+                                    0x7f800000u, 0x7fc00000u, 0xff800000u,
+                                    7,           0xfffffffeu};
+    for (int k = 0; st == 0 && k < L.n_nodes; k++)
+      for (int wi = 0; wi < 29; wi++)
+        for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++) {
+          memcpy(m, b, n);
+          put32(m + L.node[k].params_at + 4 * (size_t)wi, vals[v]);
+          fix_crcs(m, n);
+          load_mem(m, n);
+        }
+    free(m);
+    free(b);
+    unlink(p);
+  }
+  tern_graph_destroy(g);
 }
 
 /* ------------------------------------------------------ golden file */
