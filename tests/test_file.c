@@ -501,6 +501,18 @@ Test(file, round_trip_mmap_and_read) {
   cr_assert_eq(n1, n2);
   cr_assert(memcmp(f1, f2, n1) == 0, "resaved file differs");
 
+  /* saving a mapped graph over its own file: the rename leaves the old
+   * mapping intact */
+  tern_save_desc d158 = {.size = sizeof d158,
+                         .ternary_storage = TERN_STORE_158BIT};
+  ok(tern_graph_save(a, p, &d158), "save over own file");
+  compare_graphs(s.g, a);
+  tern_graph *e = NULL;
+  ok(tern_graph_load(p, NULL, &e), "load overwritten");
+  compare_graphs(s.g, e);
+  tern_graph_destroy(e);
+  cr_assert_eq(count_dir_entries(), 2, "temp file left behind");
+
   /* memory load */
   tern_graph *c = NULL;
   ok(tern_graph_load_memory(f1, n1, &c), "load memory");
