@@ -1166,9 +1166,35 @@ Test(file, unknown_enums) {
   damage_expect(&d, TERN_ERR_CORRUPT_FILE, "cannot be stored as",
                 d.L.tensor[s.w_i8].storage_at);
 
-  damage_begin(&d, TERN_STORE_2BIT); /* a parameter word of a later minor */
+  damage_begin(&d, TERN_STORE_2BIT); /* a count that misframes the node */
   put32(d.b + d.L.node[0].n_params_at, 30);
   damage_expect(&d, TERN_ERR_CORRUPT_FILE, "", (size_t)-1);
+}
+
+/* A 30th parameter word, as a later minor might write: ignored when zero,
+ * refused with TERN_ERR_VERSION when set. */
+Test(file, unknown_parameter_word) {
+  for (uint32_t extra = 0; extra < 2; extra++) {
+    size_t n;
+    uint8_t *b = sample_file(TERN_STORE_2BIT, &n);
+    layout L;
+    parse_layout(b, n, &L);
+    size_t tens_end = L.sec_off[2] + L.sec_len[2];
+    cr_assert_geq(L.sec_off[3] - tens_end, 4, "needs 4 bytes of padding");
+    size_t at = L.node[0].params_at + 29 * 4;
+    memmove(b + at + 4, b + at, tens_end - at);
+    put32(b + at, extra * 5);
+    put32(b + L.node[0].n_params_at, 30);
+    put64(b + 40 + 24 * 1, L.sec_len[1] + 4); /* graph grows */
+    put64(b + 32 + 24 * 2, L.sec_off[2] + 4); /* tensors move */
+    fix_crcs(b, n);
+    if (extra) {
+      expect_fail(b, n, TERN_ERR_VERSION, "parameter word 29");
+    } else {
+      cr_assert_eq(load_mem(b, n), TERN_OK, "%s", tern_last_error());
+    }
+    free(b);
+  }
 }
 
 Test(file, tensor_ids) {
