@@ -157,6 +157,8 @@ static void check_qlinear(tern_dtype dt, int per_tensor, int act) {
   int M = 3, K = 37, N = 5;
   rng_seed(11 + dt + per_tensor);
   float *x = rand_f32(M * K, -3, 3), *wf = rand_f32(N * K, -1, 1);
+  for (int i = 0; i < M * K; i++)
+    x[i] *= (float)(1 + 2 * (i / K)); /* rows of distinct magnitude */
   float *b = rand_f32(N, -1, 1);
   int8_t *qw = malloc((size_t)(N * K));
   float ws[5];
@@ -330,6 +332,12 @@ static void check_conv(const conv_case *c, tern_dtype dt, int per_tensor,
   rng_seed((uint64_t)(1000 + c->C * 31 + c->KH * 7 + dt));
   int64_t xn = (int64_t)c->N * c->C * c->H * c->W;
   float *x = rand_f32(xn, -2, 2);
+  /* distinct magnitudes per sample and channel, so that a wrong activation
+   * block (per batch, per channel) changes the scale and is caught */
+  for (int64_t i = 0; i < xn; i++) {
+    int64_t ch = i / (c->H * c->W) % c->C, n = i / (c->C * c->H * c->W);
+    x[i] *= (float)(1 + ch) * powf(3.0f, (float)n);
+  }
   float *wf = rand_f32((int64_t)c->OC * K, -1, 1);
   float *bias = rand_f32(c->OC, -0.5f, 0.5f);
   int8_t *qw = malloc((size_t)(c->OC * K));
@@ -742,6 +750,10 @@ Test(shape_ops, reshape) {
   expect_fail(TERN_OP_RESHAPE, &p, in, 1, TERN_ERR_INVALID_ARGUMENT);
   p.ndim = 0;
   expect_fail(TERN_OP_RESHAPE, &p, in, 1, TERN_ERR_INVALID_ARGUMENT);
+  p.ndim = 6;
+  for (int i = 0; i < 6; i++)
+    p.shape[i] = INT32_MAX;
+  expect_fail(TERN_OP_RESHAPE, &p, in, 1, TERN_ERR_SHAPE);
   p.ndim = 7;
   expect_fail(TERN_OP_RESHAPE, &p, in, 1, TERN_ERR_INVALID_ARGUMENT);
 }
@@ -765,6 +777,15 @@ Test(shape_ops, concat) {
   expect_shape(&out, 2, 5, 2);
   float e2[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   expect_exact(y, e2, 10, "concat first");
+  free(y);
+  /* middle axis of 3-D: [2, 1, 2] + [2, 2, 2] -> [2, 3, 2] */
+  float m1[4] = {1, 2, 3, 4}, m2[8] = {5, 6, 7, 8, 9, 10, 11, 12};
+  tern_view in4[2] = {vf(m1, 3, 2, 1, 2), vf(m2, 3, 2, 2, 2)};
+  p.axis = 1;
+  y = run(TERN_OP_CONCAT, &p, in4, 2, &out);
+  expect_shape(&out, 3, 2, 3, 2);
+  float e4[12] = {1, 2, 5, 6, 7, 8, 3, 4, 9, 10, 11, 12};
+  expect_exact(y, e4, 12, "concat middle");
   free(y);
   p.axis = 1; /* [2,2] and [3,2] differ on dim 0 */
   expect_fail(TERN_OP_CONCAT, &p, in2, 2, TERN_ERR_SHAPE);
