@@ -1020,3 +1020,45 @@ Test(ops, every_op_rejects_bad_input_shapes) {
     expect_fail((tern_op)op, &p, in, def->min_inputs, TERN_ERR_SHAPE);
   }
 }
+
+Test(ops, empty_batch) {
+  /* a batch of 0 infers a 0-sized output and the reference writes nothing */
+  float d[64] = {0};
+  float ws = 1;
+  uint8_t tw[64];
+  memset(tw, 0x55, sizeof tw);
+  tern_op_params p = P0();
+  tern_view out;
+  tern_view conv[2] = {vf(d, 4, 0, 3, 5, 5), vf(tw, 4, 2, 3, 3, 3)};
+  conv[1].dtype = TERN_DTYPE_TERNARY;
+  conv[1].scales = &ws;
+  conv[1].scale_count = 1;
+  free(run(TERN_OP_CONV2D, &p, conv, 2, &out));
+  expect_shape(&out, 4, 0, 2, 3, 3);
+  tern_view lin[2] = {vf(d, 2, 0, 4), vf(d, 2, 3, 4)};
+  free(run(TERN_OP_LINEAR, &p, lin, 2, &out));
+  expect_shape(&out, 2, 0, 3);
+  tern_view sm[1] = {vf(d, 2, 0, 4)};
+  free(run(TERN_OP_SOFTMAX, &p, sm, 1, &out));
+  free(run(TERN_OP_RMSNORM, &p, (tern_view[]){sm[0], vf(d, 1, 4)}, 2, &out));
+  tern_view mm[2] = {vf(d, 3, 0, 2, 3), vf(d, 2, 3, 2)};
+  free(run(TERN_OP_MATMUL, &p, mm, 2, &out));
+  expect_shape(&out, 3, 0, 2, 2);
+  tern_view bin[2] = {vf(d, 2, 0, 3), vf(d, 1, 3)};
+  free(run(TERN_OP_ADD, &p, bin, 2, &out));
+  expect_shape(&out, 2, 0, 3);
+  p.kernel[0] = p.kernel[1] = 2;
+  tern_view pool[1] = {vf(d, 4, 0, 2, 4, 4)};
+  free(run(TERN_OP_AVGPOOL2D, &p, pool, 1, &out));
+  expect_shape(&out, 4, 0, 2, 2, 2);
+  p = P0();
+  p.ndim = 2;
+  p.shape[0] = -1;
+  p.shape[1] = 4;
+  tern_view rs[1] = {vf(d, 2, 0, 4)};
+  free(run(TERN_OP_RESHAPE, &p, rs, 1, &out));
+  expect_shape(&out, 2, 0, 4);
+  p.shape[0] = 0; /* copies the 0: the -1 is then ambiguous */
+  p.shape[1] = -1;
+  expect_fail(TERN_OP_RESHAPE, &p, rs, 1, TERN_ERR_SHAPE);
+}
