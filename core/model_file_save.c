@@ -71,6 +71,9 @@ typedef struct save_state {
 static tern_status check_string(save_state *s, const char *what, int index,
                                 const char *str, size_t max) {
   size_t n = strlen(str);
+  if (n == 0 && max != TF_MAX_VALUE) /* only metadata values may be empty */
+    return tern_err_set(s->err, TERN_ERR_INVALID_ARGUMENT,
+                        "cannot save: %s %d is empty", what, index);
   if (n > max)
     return tern_err_set(s->err, TERN_ERR_INVALID_ARGUMENT,
                         "cannot save: %s %d is %zu bytes long (at most %zu)",
