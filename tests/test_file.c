@@ -691,6 +691,21 @@ Test(file, bad_arguments) {
   cr_assert_eq(tern_graph_save(s.g, path_in_dir("a"), &sd),
                TERN_ERR_INVALID_ARGUMENT);
   cr_assert_eq(tern_graph_save(s.g, "", NULL), TERN_ERR_INVALID_ARGUMENT);
+  /* a tensor without a name (only reachable through internals): refused, as
+   * the loader would refuse the file */
+  tern_tensor t = {.name = "",
+                   .kind = TERN_TENSOR_CONSTANT,
+                   .dtype = TERN_DTYPE_F32,
+                   .ndim = 1,
+                   .producer = -1};
+  float one = 1;
+  t.shape[0] = 1;
+  t.data = &one;
+  t.data_bytes = 4;
+  ok(tern_graph_push_tensor(s.g, &t, true, NULL), "push");
+  cr_assert_eq(tern_graph_save(s.g, path_in_dir("a"), NULL),
+               TERN_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(tern_graph_errmsg(s.g), "empty") != NULL);
   cr_assert_eq(count_dir_entries(), 0);
   cr_assert_null(g);
   tern_graph_destroy(s.g);
@@ -999,6 +1014,15 @@ Test(file, header_fields) {
   damage_begin(&d, TERN_STORE_2BIT);
   put64(d.b + 24, d.n + 1);
   damage_expect(&d, TERN_ERR_CORRUPT_FILE, "truncated", 24);
+
+  {
+    size_t n; /* bytes appended after a valid file */
+    uint8_t *b = sample_file(TERN_STORE_2BIT, &n);
+    b = realloc(b, n + 64);
+    memset(b + n, 0, 64);
+    expect_fail(b, n + 64, TERN_ERR_CORRUPT_FILE, "trailing data");
+    free(b);
+  }
 
   damage_begin(&d, TERN_STORE_2BIT);
   put64(d.b + 32 + 24 * 2, UINT64_MAX - 3); /* tensors offset */
