@@ -166,7 +166,8 @@ int main(int argc, char **argv) {
         n_shapes = 0;
       user_shapes = true;
       long long a, b, c;
-      if (n_shapes < 8 && sscanf(argv[++i], "%lld,%lld,%lld", &a, &b, &c) == 3) {
+      if (n_shapes < 8 &&
+          sscanf(argv[++i], "%lld,%lld,%lld", &a, &b, &c) == 3) {
         shapes[n_shapes][0] = a;
         shapes[n_shapes][1] = b;
         shapes[n_shapes][2] = c;

@@ -10,7 +10,9 @@
 #include <criterion/criterion.h>
 
 #ifndef TERN_HAVE_VULKAN
-Test(vulkan, not_built) { cr_skip_test("built without TERN_VULKAN"); }
+Test(vulkan, not_built) {
+  cr_skip_test("built without TERN_VULKAN");
+}
 #else
 
 #include "backends/vulkan/tern_vulkan.h"
@@ -86,7 +88,7 @@ static void make_cases(void) {
                                    TERN_DTYPE_F32};
   /* M, K, N: odd sizes, K across the 16/32/128 blocks of the kernels,
    * tiles with partial rows and channels */
-  static const int64_t mkn[][3] = {{1, 1, 1},   {1, 31, 3},   {2, 33, 9},
+  static const int64_t mkn[][3] = {{1, 1, 1},    {1, 31, 3},   {2, 33, 9},
                                    {5, 130, 17}, {9, 257, 64}, {1, 700, 33},
                                    {17, 96, 5}};
   for (int w = 0; w < 3; w++)
@@ -106,7 +108,7 @@ static void make_cases(void) {
   struct {
     int64_t n, c, h, w, oc, k;
     int s, pad, dil, groups;
-  } cv[] = {{1, 3, 7, 7, 4, 3, 1, 0, 1, 1},  {2, 4, 9, 8, 5, 3, 2, 1, 1, 1},
+  } cv[] = {{1, 3, 7, 7, 4, 3, 1, 0, 1, 1},   {2, 4, 9, 8, 5, 3, 2, 1, 1, 1},
             {1, 2, 10, 10, 3, 3, 1, 2, 2, 1}, {2, 4, 6, 6, 6, 3, 1, 1, 1, 2},
             {1, 6, 5, 5, 6, 3, 1, 1, 1, 6},   {3, 8, 4, 4, 16, 1, 1, 0, 1, 1}};
   for (int w = 0; w < 3; w++)
@@ -179,8 +181,9 @@ static int run_cases(tern_context *ctx, const char *dev, const char *tier) {
     size_t bad = 0, first = 0;
     if (!s1 && !s2 && nref == ngot)
       for (size_t k = 0; k < nref; k++) {
-        bool ok = exact ? memcmp(&ref[k], &got[k], 4) == 0
-                        : fabsf(ref[k] - got[k]) <= 1e-4f + 1e-4f * fabsf(ref[k]);
+        bool ok = exact
+                      ? memcmp(&ref[k], &got[k], 4) == 0
+                      : fabsf(ref[k] - got[k]) <= 1e-4f + 1e-4f * fabsf(ref[k]);
         if (!ok && bad++ == 0)
           first = k;
       }
@@ -190,7 +193,8 @@ static int run_cases(tern_context *ctx, const char *dev, const char *tier) {
                    "first %zu: ref %.9g got %.9g",
                    tier, tern_op_name(c->op), tern_dtype_name(c->wt), i,
                    tern_status_name(s1), tern_status_name(s2), bad, nref, first,
-                   ref && nref ? ref[first] : 0.0, got && ngot ? got[first] : 0.0);
+                   ref && nref ? ref[first] : 0.0,
+                   got && ngot ? got[first] : 0.0);
     }
     free(x);
     free(ref);
@@ -220,7 +224,9 @@ static void tier_test(const char *tier, const char *want) {
                tern_vk_validation_message_count());
 }
 
-Test(vulkan, tier_default) { tier_test("default", NULL); }
+Test(vulkan, tier_default) {
+  tier_test("default", NULL);
+}
 
 Test(vulkan, tier_baseline) {
   setenv("TERN_VK_DISABLE_INT_DOT", "1", 1);

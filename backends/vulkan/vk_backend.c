@@ -1,8 +1,8 @@
 /* vk_backend.c — the Vulkan backend's entry points: loading the loader with
  * dlopen, the instance (plus validation layer and debug messenger on
  * request), physical-device enumeration, device info and the vtable. */
-#include "vk_internal.h"
 #include "tern_vulkan.h"
+#include "vk_internal.h"
 
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -124,8 +124,8 @@ static bool has_instance_ext(const tern_vk_fns *vk, const char *layer,
     return false;
   VkExtensionProperties *p = tern_calloc(n, sizeof *p);
   bool found = false;
-  if (p && vk->vkEnumerateInstanceExtensionProperties(layer, &n, p) ==
-               VK_SUCCESS)
+  if (p &&
+      vk->vkEnumerateInstanceExtensionProperties(layer, &n, p) == VK_SUCCESS)
     for (uint32_t i = 0; i < n && !found; i++)
       found = strcmp(p[i].extensionName, name) == 0;
   tern_free(p);
@@ -143,8 +143,8 @@ bool tern_vk_has_device_ext(const tern_vk_fns *vk, VkPhysicalDevice pd,
     return false;
   VkExtensionProperties *p = tern_calloc(n, sizeof *p);
   bool found = false;
-  if (p && vk->vkEnumerateDeviceExtensionProperties(pd, NULL, &n, p) ==
-               VK_SUCCESS)
+  if (p &&
+      vk->vkEnumerateDeviceExtensionProperties(pd, NULL, &n, p) == VK_SUCCESS)
     for (uint32_t i = 0; i < n && !found; i++)
       found = strcmp(p[i].extensionName, name) == 0;
   tern_free(p);
@@ -157,8 +157,9 @@ static bool load_loader(tern_backend_ctx *c) {
   for (int i = 0; names[i] && !c->lib; i++)
     c->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
   if (!c->lib) {
-    tern_log(TERN_LOG_INFO, "vulkan: loader library not found (%s); no "
-                            "Vulkan devices",
+    tern_log(TERN_LOG_INFO,
+             "vulkan: loader library not found (%s); no "
+             "Vulkan devices",
              dlerror());
     return false;
   }
@@ -171,7 +172,8 @@ static bool load_loader(tern_backend_ctx *c) {
 #define LOAD_G_(n) c->vk.n = (PFN_##n)c->vk.vkGetInstanceProcAddr(NULL, #n);
   TERN_VK_GLOBAL_FNS(LOAD_G_)
 #undef LOAD_G_
-  if (!c->vk.vkCreateInstance || !c->vk.vkEnumerateInstanceExtensionProperties ||
+  if (!c->vk.vkCreateInstance ||
+      !c->vk.vkEnumerateInstanceExtensionProperties ||
       !c->vk.vkEnumerateInstanceLayerProperties) {
     tern_log(TERN_LOG_WARN, "vulkan: loader is missing global entry points");
     return false;
@@ -205,8 +207,8 @@ static bool create_instance(tern_backend_ctx *c) {
       tern_log(TERN_LOG_WARN, "vulkan: TERN_VK_VALIDATION=1 but "
                               "VK_LAYER_KHRONOS_validation is not installed");
     if (has_instance_ext(vk, NULL, VK_EXT_DEBUG_UTILS_EXTENSION_NAME) ||
-        (n_layers && has_instance_ext(vk, layers[0],
-                                      VK_EXT_DEBUG_UTILS_EXTENSION_NAME))) {
+        (n_layers &&
+         has_instance_ext(vk, layers[0], VK_EXT_DEBUG_UTILS_EXTENSION_NAME))) {
       exts[n_exts++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
       dbg = true;
     }
@@ -261,8 +263,9 @@ static bool create_instance(tern_backend_ctx *c) {
     *tail = &vf;
   VkResult r = vk->vkCreateInstance(&ci, NULL, &c->instance);
   if (r != VK_SUCCESS) {
-    tern_log(TERN_LOG_INFO, "vulkan: vkCreateInstance failed: %s (%d); no "
-                            "Vulkan devices",
+    tern_log(TERN_LOG_INFO,
+             "vulkan: vkCreateInstance failed: %s (%d); no "
+             "Vulkan devices",
              tern_vk_result_name(r), (int)r);
     c->instance = VK_NULL_HANDLE;
     return false;
@@ -270,7 +273,8 @@ static bool create_instance(tern_backend_ctx *c) {
   c->validation = n_layers > 0;
   if (c->validation)
     atomic_store(&g_validation_active, 1);
-#define LOAD_I_(n) c->vk.n = (PFN_##n)vk->vkGetInstanceProcAddr(c->instance, #n);
+#define LOAD_I_(n)                                                             \
+  c->vk.n = (PFN_##n)vk->vkGetInstanceProcAddr(c->instance, #n);
   TERN_VK_INSTANCE_FNS(LOAD_I_)
   TERN_VK_OPTIONAL_FNS(LOAD_I_)
 #undef LOAD_I_
@@ -373,8 +377,8 @@ static void probe_physdev(tern_backend_ctx *c, tern_vk_physdev *pd) {
       (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
       sg.subgroupSize >= 4 && sg.subgroupSize <= 128;
   pd->has_int_dot = extdot && dotf.shaderIntegerDotProduct;
-  pd->int_dot_fast = pd->has_int_dot &&
-                     dotp.integerDotProduct4x8BitPackedSignedAccelerated;
+  pd->int_dot_fast =
+      pd->has_int_dot && dotp.integerDotProduct4x8BitPackedSignedAccelerated;
 
   VkPhysicalDeviceMemoryProperties mp;
   vk->vkGetPhysicalDeviceMemoryProperties(pd->phys, &mp);
@@ -446,7 +450,9 @@ static tern_status vk_init(const tern_backend_config *cfg,
   return TERN_OK;
 }
 
-static int vk_device_count(tern_backend_ctx *c) { return c ? c->n_pd : 0; }
+static int vk_device_count(tern_backend_ctx *c) {
+  return c ? c->n_pd : 0;
+}
 
 static const char *vendor_name(uint32_t id) {
   switch (id) {
@@ -521,8 +527,7 @@ static tern_status vk_device_info(tern_backend_ctx *c, int index,
 static tern_status vk_device_open(tern_backend_ctx *c, int index,
                                   tern_device **out, tern_err *err) {
   if (!c || index < 0 || index >= c->n_pd || !c->pd[index].open)
-    return tern_err_set(err, TERN_ERR_NO_DEVICE, "vulkan: no device %d",
-                        index);
+    return tern_err_set(err, TERN_ERR_NO_DEVICE, "vulkan: no device %d", index);
   c->pd[index].refs++;
   *out = c->pd[index].open;
   return TERN_OK;
@@ -676,9 +681,8 @@ static void vk_node_release(tern_device *dev, void *prepared) {
   tern_free(n);
 }
 
-static tern_status vk_node_prepare(tern_device *dev,
-                                   const tern_exec_node *node, void **prepared,
-                                   tern_err *err) {
+static tern_status vk_node_prepare(tern_device *dev, const tern_exec_node *node,
+                                   void **prepared, tern_err *err) {
   const tern_vk_op_impl *impl = op_impl(node->op);
   if (!impl || !vk_supports(dev, node))
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
@@ -696,8 +700,9 @@ static tern_status vk_node_prepare(tern_device *dev,
       n->node.in[i].data = NULL;
   tern_status s = impl->prepare(dev, n, err);
   if (s) {
-    tern_err_prefix(err, "vulkan: node '%s' (%s): ",
-                    node->name ? node->name : "", tern_op_name(node->op));
+    tern_err_prefix(err,
+                    "vulkan: node '%s' (%s): ", node->name ? node->name : "",
+                    tern_op_name(node->op));
     vk_node_release(dev, n);
     return s;
   }
@@ -749,7 +754,9 @@ int tern_vk_device_cache_state(const tern_device *dev) {
 const char *tern_vk_device_cache_path(const tern_device *dev) {
   return dev ? dev->cache_path : "";
 }
-void tern_vk_device_cache_save(tern_device *dev) { tern_vk_cache_save(dev); }
+void tern_vk_device_cache_save(tern_device *dev) {
+  tern_vk_cache_save(dev);
+}
 
 const tern_backend_vtbl tern_vulkan_backend = {
     .name = "vulkan",

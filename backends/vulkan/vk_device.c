@@ -14,8 +14,7 @@ bool tern_vk_has_device_ext(const tern_vk_fns *vk, VkPhysicalDevice pd,
 static int find_mem_type(const VkPhysicalDeviceMemoryProperties *mp,
                          uint32_t bits, VkMemoryPropertyFlags want) {
   for (uint32_t i = 0; i < mp->memoryTypeCount; i++)
-    if ((bits & (1u << i)) &&
-        (mp->memoryTypes[i].propertyFlags & want) == want)
+    if ((bits & (1u << i)) && (mp->memoryTypes[i].propertyFlags & want) == want)
       return (int)i;
   return -1;
 }
@@ -26,9 +25,9 @@ static tern_status choose_memory(tern_device *d, tern_err *err) {
   const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
                                    VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   const VkMemoryPropertyFlags dl = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
-  bool unified = d->pd->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ||
-                 d->pd->props.deviceType ==
-                     VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+  bool unified =
+      d->pd->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ||
+      d->pd->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
   int st = find_mem_type(&mp, ~0u, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
   if (st < 0)
     st = find_mem_type(&mp, ~0u, hv);
@@ -47,8 +46,7 @@ static tern_status choose_memory(tern_device *d, tern_err *err) {
     t = find_mem_type(&mp, ~0u, dl);
     if (t < 0)
       t = st;
-    d->mem_host_visible =
-        (mp.memoryTypes[t].propertyFlags & hv) == hv;
+    d->mem_host_visible = (mp.memoryTypes[t].propertyFlags & hv) == hv;
   }
   d->mem_type = (uint32_t)t;
   return TERN_OK;
@@ -85,8 +83,7 @@ tern_status tern_vk_layout_get(tern_device *d, int n, uint32_t texel_mask,
       "vkCreateDescriptorSetLayout");
   if (s)
     return s;
-  VkPushConstantRange pc = {VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                            TERN_VK_PUSH_BYTES};
+  VkPushConstantRange pc = {VK_SHADER_STAGE_COMPUTE_BIT, 0, TERN_VK_PUSH_BYTES};
   VkPipelineLayoutCreateInfo pl = {
       VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
   pl.setLayoutCount = 1;
@@ -111,8 +108,9 @@ static tern_status add_pool(tern_device *d, tern_err *err) {
   if (!np)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
   d->pools = np;
-  VkDescriptorPoolSize ps[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 4096},
-                                {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, 1024}};
+  VkDescriptorPoolSize ps[2] = {
+      {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 4096},
+      {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, 1024}};
   VkDescriptorPoolCreateInfo ci = {
       VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
   ci.maxSets = 1024;
@@ -129,10 +127,9 @@ static tern_status add_pool(tern_device *d, tern_err *err) {
 static void describe(tern_device *d) {
   char *f = d->features;
   size_t cap = sizeof d->features;
-  int n = snprintf(f, cap, "vk%u.%u subgroup=%u",
-                   VK_VERSION_MAJOR(d->pd->props.apiVersion),
-                   VK_VERSION_MINOR(d->pd->props.apiVersion),
-                   d->pd->subgroup_size);
+  int n = snprintf(
+      f, cap, "vk%u.%u subgroup=%u", VK_VERSION_MAJOR(d->pd->props.apiVersion),
+      VK_VERSION_MINOR(d->pd->props.apiVersion), d->pd->subgroup_size);
   const struct {
     unsigned bit;
     const char *name;
@@ -234,8 +231,8 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
     *tail = &dotf;
     tail = &dotf.pNext;
     if (!core13 ||
-        tern_vk_has_device_ext(vk, pd->phys,
-                               VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME))
+        tern_vk_has_device_ext(
+            vk, pd->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME))
       exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
   }
   if (tern_vk_has_device_ext(vk, pd->phys, "VK_KHR_portability_subset"))
@@ -291,8 +288,7 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
              "vulkan: %s: tier self-test failed, tiers 0x%x switched off",
              pd->props.deviceName, avail & ~d->tiers);
   describe(d);
-  tern_log(TERN_LOG_INFO, "vulkan: %s: %s", pd->props.deviceName,
-           d->features);
+  tern_log(TERN_LOG_INFO, "vulkan: %s: %s", pd->props.deviceName, d->features);
   *out = d;
   return TERN_OK;
 }
@@ -379,8 +375,8 @@ tern_status tern_vk_mem_alloc(tern_device *d, VkDeviceSize bytes, bool staging,
   }
   if (s) {
     tern_vk_mem_free(d, m);
-    return tern_err_prefix(err, "allocating %llu bytes: ",
-                           (unsigned long long)bytes);
+    return tern_err_prefix(
+        err, "allocating %llu bytes: ", (unsigned long long)bytes);
   }
   *out = m;
   return TERN_OK;
@@ -416,8 +412,8 @@ tern_status tern_vk_flush(tern_device *d, tern_err *err) {
   const tern_vk_fns *vk = d->vk;
   d->recording = false;
   d->dispatches = 0;
-  tern_status s = tern_vk_check(vk->vkEndCommandBuffer(d->cmd), err,
-                                "vkEndCommandBuffer");
+  tern_status s =
+      tern_vk_check(vk->vkEndCommandBuffer(d->cmd), err, "vkEndCommandBuffer");
   if (!s) {
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
@@ -447,27 +443,24 @@ static tern_status copy_now(tern_device *d, VkBuffer src, VkDeviceSize so,
   VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  d->vk->vkCmdPipelineBarrier(d->cmd,
-                              VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
-                                  VK_PIPELINE_STAGE_HOST_BIT,
-                              VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0,
-                              NULL, 0, NULL);
+  d->vk->vkCmdPipelineBarrier(
+      d->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+      VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
   VkBufferCopy c = {so, dof, n};
   d->vk->vkCmdCopyBuffer(d->cmd, src, dst, 1, &c);
   mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT;
-  d->vk->vkCmdPipelineBarrier(
-      d->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
-      VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
-      &mb, 0, NULL, 0, NULL);
+  d->vk->vkCmdPipelineBarrier(d->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                              VK_PIPELINE_STAGE_HOST_BIT |
+                                  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                              0, 1, &mb, 0, NULL, 0, NULL);
   return tern_vk_flush(d, err);
 }
 
 #define STAGING_CHUNK ((VkDeviceSize)32 << 20)
 
-tern_status tern_vk_mem_write(tern_device *d, tern_vk_mem *m,
-                              VkDeviceSize off, const void *src, size_t n,
-                              tern_err *err) {
+tern_status tern_vk_mem_write(tern_device *d, tern_vk_mem *m, VkDeviceSize off,
+                              const void *src, size_t n, tern_err *err) {
   tern_status s = tern_vk_flush(d, err); /* queued work may read m */
   if (s)
     return s;
@@ -582,8 +575,7 @@ tern_status tern_vk_dispatch(tern_device *d, const tern_vk_pipeline *p,
         return tern_err_set(err, TERN_ERR_INTERNAL,
                             "vulkan: %s binding %d: texel view mismatch",
                             p->name, i);
-      bi[i] = (VkDescriptorBufferInfo){b[i].mem->buf, b[i].offset,
-                                       b[i].range};
+      bi[i] = (VkDescriptorBufferInfo){b[i].mem->buf, b[i].offset, b[i].range};
       w[i] = (VkWriteDescriptorSet){VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
       w[i].dstSet = set;
       w[i].dstBinding = (uint32_t)i;
@@ -625,8 +617,8 @@ tern_status tern_vk_dispatch(tern_device *d, const tern_vk_pipeline *p,
 }
 
 /* ------------------------------------------------- node helper buffers */
-tern_vk_mem *tern_vk_node_scratch(tern_device *d, tern_vk_node *n,
-                                  size_t bytes, tern_err *err) {
+tern_vk_mem *tern_vk_node_scratch(tern_device *d, tern_vk_node *n, size_t bytes,
+                                  tern_err *err) {
   if (n->n_owned >= (int)(sizeof n->owned / sizeof n->owned[0])) {
     tern_err_set(err, TERN_ERR_INTERNAL, "vulkan: too many node buffers");
     return NULL;
@@ -671,8 +663,7 @@ tern_status tern_vk_run_1d(tern_device *d, const char *shader, int n_bind,
 
 tern_status tern_vk_run_rows(tern_device *d, const char *shader, int n_bind,
                              const tern_vk_binding *b, const void *push,
-                             size_t push_bytes, uint64_t rows,
-                             tern_err *err) {
+                             size_t push_bytes, uint64_t rows, tern_err *err) {
   uint32_t spec[1] = {d->tune.wg_size};
   const tern_vk_pipeline *p;
   tern_status s = tern_vk_pipeline_get(d, shader, n_bind, spec, 1, &p, err);
@@ -701,9 +692,9 @@ static tern_status node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
   ci.offset = 0;
   ci.range = bytes;
   VkBufferView v;
-  tern_status s = tern_vk_check(d->vk->vkCreateBufferView(d->dev, &ci, NULL,
-                                                          &v),
-                                err, "vkCreateBufferView");
+  tern_status s =
+      tern_vk_check(d->vk->vkCreateBufferView(d->dev, &ci, NULL, &v), err,
+                    "vkCreateBufferView");
   if (s)
     return s;
   n->views[n->n_views++] = v;
@@ -712,9 +703,8 @@ static tern_status node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
   return TERN_OK;
 }
 
-tern_status tern_vk_node_texel(tern_device *d, tern_vk_node *n,
-                               tern_vk_mem *m, tern_vk_binding *out,
-                               tern_err *err) {
+tern_status tern_vk_node_texel(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
+                               tern_vk_binding *out, tern_err *err) {
   return node_view(d, n, m, VK_FORMAT_R32G32B32A32_UINT, out, err);
 }
 

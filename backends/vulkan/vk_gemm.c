@@ -49,8 +49,8 @@ static inline int8_t i8_at(const tern_view *w, uint32_t K, uint32_t rows,
 }
 
 /* Fill one chunk of nc channels starting at local row r0. */
-static void fill_chunk(const tern_vk_gemm *g, const tern_view *w,
-                       uint32_t rows, uint32_t r0, uint32_t nc, void *dst) {
+static void fill_chunk(const tern_vk_gemm *g, const tern_view *w, uint32_t rows,
+                       uint32_t r0, uint32_t nc, void *dst) {
   uint32_t K = g->K, Kp = g->Kp;
   switch (g->kind) {
   case TERN_VK_W_F32: {
@@ -138,14 +138,15 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
   g->Kp = tern_vk_gemm_kp(g->kind, K);
   g->wg = dev->tune.gemm_wg;
   g->tn = dev->tune.gemm_tn;
-  g->tm = M <= 1 ? 1 : (M < dev->tune.gemm_tm ? (uint32_t)M : dev->tune.gemm_tm);
+  g->tm =
+      M <= 1 ? 1 : (M < dev->tune.gemm_tm ? (uint32_t)M : dev->tune.gemm_tm);
   if (g->tm > 4)
     g->tm = 4; /* the kernels keep at most 4 rows in registers */
   /* The view's rows [row0, row0+rows): offset the data pointer. */
   tern_view sub = *w;
-  size_t row_bytes = w->dtype == TERN_DTYPE_F32    ? (size_t)K * 4
-                     : w->dtype == TERN_DTYPE_I8   ? (size_t)K
-                                                   : (size_t)(K + 3) / 4;
+  size_t row_bytes = w->dtype == TERN_DTYPE_F32  ? (size_t)K * 4
+                     : w->dtype == TERN_DTYPE_I8 ? (size_t)K
+                                                 : (size_t)(K + 3) / 4;
   sub.data = (uint8_t *)w->data + (size_t)row0 * row_bytes;
   uint64_t cb = channel_bytes(g);
   uint64_t lim = dev->limits.maxStorageBufferRange;
@@ -166,8 +167,7 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
   for (uint32_t r = 0; r < rows; r += (uint32_t)per) {
     if (g->n_chunks == (int)(sizeof g->chunks / sizeof g->chunks[0]))
       return tern_err_set(err, TERN_ERR_UNSUPPORTED,
-                          "weights need more than %d buffers",
-                          g->n_chunks);
+                          "weights need more than %d buffers", g->n_chunks);
     uint32_t nc = rows - r < per ? rows - r : (uint32_t)per;
     uint32_t ncs = g->kind == TERN_VK_W_SWAR ? (nc + 7) & ~7u : (nc + 3) & ~3u;
     size_t bytes = (size_t)(cb * ncs);
@@ -177,8 +177,8 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
                           "out of memory repacking weights");
     fill_chunk(g, &sub, rows, r, nc, host);
     tern_vk_mem *m = tern_vk_node_scratch(dev, n, bytes, err);
-    tern_status s = m ? tern_vk_mem_write(dev, m, 0, host, bytes, err)
-                      : err->status;
+    tern_status s =
+        m ? tern_vk_mem_write(dev, m, 0, host, bytes, err) : err->status;
     tern_free(host);
     if (s)
       return s;
@@ -231,8 +231,9 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
   int n_spec = 2;
   const tern_vk_pipeline *pipe;
   bool sg = (dev->tiers & TERN_VK_TIER_SUBGROUP) && dev->tune.sg_bcast;
-  const char *name = g->kind == TERN_VK_W_F32    ? "fgemm"
-                     : g->kind == TERN_VK_W_SWAR ? (sg ? "qgemm_swar_sg" : "qgemm_swar")
+  const char *name = g->kind == TERN_VK_W_F32 ? "fgemm"
+                     : g->kind == TERN_VK_W_SWAR
+                         ? (sg ? "qgemm_swar_sg" : "qgemm_swar")
                      : g->kind == TERN_VK_W_DOT_T
                          ? (g->use_dot ? "qgemm_dot_t_dot" : "qgemm_dot_t")
                          : (g->use_dot ? "qgemm_dot_i8_dot" : "qgemm_dot_i8");
@@ -248,8 +249,8 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
     if (g->kind == TERN_VK_W_F32) {
       struct {
         uint32_t M, N, NC, n0, K4, R, out_off, has_bias, act;
-      } pc = {M,        g->N,        ch->nc, ch->n0, g->Kp / 4,
-              R,        out.word,    g->has_bias, act};
+      } pc = {M, g->N,     ch->nc,      ch->n0, g->Kp / 4,
+              R, out.word, g->has_bias, act};
       tern_vk_binding b[4] = {x, ch->tb, bb, out};
       uint32_t gx = ((ch->nc + 3) / 4 + g->wg - 1) / g->wg;
       s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
@@ -260,11 +261,12 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                     : g->kind == TERN_VK_W_DOT_T ? g->Kp / 16
                                                  : g->Kp / 4;
       struct {
-        uint32_t M, N, NC, n0, KW, stride, R, xq_off, xs_off, xsum_off,
-            out_off, ws_per_tensor, has_bias, act, nch;
-      } pc = {M,        g->N,     units,   ch->n0,    kw,
-              x_stride, R,        x.word,  xs.word,   xsum.word,
-              out.word, g->ws_per_tensor, g->has_bias, act, ch->nc};
+        uint32_t M, N, NC, n0, KW, stride, R, xq_off, xs_off, xsum_off, out_off,
+            ws_per_tensor, has_bias, act, nch;
+      } pc = {M,           g->N,      units,    ch->n0,
+              kw,          x_stride,  R,        x.word,
+              xs.word,     xsum.word, out.word, g->ws_per_tensor,
+              g->has_bias, act,       ch->nc};
       tern_vk_binding b[7] = {x,  xs, xsum, ch->tb, tern_vk_bind(dev, g->ws, 0),
                               bb, out};
       uint32_t gx = (units + g->wg - 1) / g->wg;

@@ -8,24 +8,24 @@
 #include "vk_internal.h"
 
 typedef enum tern_vk_wkind {
-  TERN_VK_W_F32 = 0,  /* fgemm: vec4 [K4][NC] */
-  TERN_VK_W_SWAR = 1, /* ternary, qgemm_swar: uvec4 [Kp/8][NQ] */
-  TERN_VK_W_DOT_T = 2,/* ternary, qgemm_dot TERNARY: uvec4 [Kp/16][NQ] */
-  TERN_VK_W_I8 = 3    /* int8, qgemm_dot: uvec4 [Kp/4][NQ] */
+  TERN_VK_W_F32 = 0,   /* fgemm: vec4 [K4][NC] */
+  TERN_VK_W_SWAR = 1,  /* ternary, qgemm_swar: uvec4 [Kp/8][NQ] */
+  TERN_VK_W_DOT_T = 2, /* ternary, qgemm_dot TERNARY: uvec4 [Kp/16][NQ] */
+  TERN_VK_W_I8 = 3     /* int8, qgemm_dot: uvec4 [Kp/4][NQ] */
 } tern_vk_wkind;
 
 typedef struct tern_vk_wchunk {
   tern_vk_mem *mem;
   tern_vk_binding tb; /* texel view (integer kernels) */
-  uint32_t n0; /* first channel (absolute, in the output) */
-  uint32_t nc; /* channels in the chunk */
+  uint32_t n0;        /* first channel (absolute, in the output) */
+  uint32_t nc;        /* channels in the chunk */
 } tern_vk_wchunk;
 
 typedef struct tern_vk_gemm {
   tern_vk_wkind kind;
-  bool use_dot;      /* OpSDotKHR (else emulated) for W_DOT_T / W_I8 */
-  uint32_t N;        /* total output channels of the node */
-  uint32_t K, Kp;    /* reduction length, padded length */
+  bool use_dot;   /* OpSDotKHR (else emulated) for W_DOT_T / W_I8 */
+  uint32_t N;     /* total output channels of the node */
+  uint32_t K, Kp; /* reduction length, padded length */
   uint32_t tm, tn, wg;
   tern_vk_wchunk chunks[64];
   int n_chunks;

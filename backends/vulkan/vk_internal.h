@@ -10,72 +10,72 @@
 #include "backend.h"
 
 /* Entry points loaded through vkGetInstanceProcAddr (X-macro: one list). */
-#define TERN_VK_GLOBAL_FNS(X)                                                 \
-  X(vkCreateInstance)                                                         \
-  X(vkEnumerateInstanceExtensionProperties)                                   \
-  X(vkEnumerateInstanceLayerProperties)                                       \
+#define TERN_VK_GLOBAL_FNS(X)                                                  \
+  X(vkCreateInstance)                                                          \
+  X(vkEnumerateInstanceExtensionProperties)                                    \
+  X(vkEnumerateInstanceLayerProperties)                                        \
   X(vkEnumerateInstanceVersion)
-#define TERN_VK_INSTANCE_FNS(X)                                               \
-  X(vkDestroyInstance)                                                        \
-  X(vkEnumeratePhysicalDevices)                                               \
-  X(vkGetPhysicalDeviceProperties)                                            \
-  X(vkGetPhysicalDeviceProperties2)                                           \
-  X(vkGetPhysicalDeviceFeatures2)                                             \
-  X(vkGetPhysicalDeviceQueueFamilyProperties)                                 \
-  X(vkGetPhysicalDeviceMemoryProperties)                                      \
-  X(vkEnumerateDeviceExtensionProperties)                                     \
-  X(vkCreateDevice)                                                           \
-  X(vkDestroyDevice)                                                          \
-  X(vkGetDeviceQueue)                                                         \
-  X(vkCreateBuffer)                                                           \
-  X(vkDestroyBuffer)                                                          \
-  X(vkGetBufferMemoryRequirements)                                            \
-  X(vkAllocateMemory)                                                         \
-  X(vkFreeMemory)                                                             \
-  X(vkBindBufferMemory)                                                       \
-  X(vkMapMemory)                                                              \
-  X(vkUnmapMemory)                                                            \
-  X(vkFlushMappedMemoryRanges)                                                \
-  X(vkInvalidateMappedMemoryRanges)                                           \
-  X(vkCreateShaderModule)                                                     \
-  X(vkCreateBufferView)                                                       \
-  X(vkDestroyBufferView)                                                      \
-  X(vkDestroyShaderModule)                                                    \
-  X(vkCreatePipelineCache)                                                    \
-  X(vkDestroyPipelineCache)                                                   \
-  X(vkGetPipelineCacheData)                                                   \
-  X(vkCreateComputePipelines)                                                 \
-  X(vkDestroyPipeline)                                                        \
-  X(vkCreatePipelineLayout)                                                   \
-  X(vkDestroyPipelineLayout)                                                  \
-  X(vkCreateDescriptorSetLayout)                                              \
-  X(vkDestroyDescriptorSetLayout)                                             \
-  X(vkCreateDescriptorPool)                                                   \
-  X(vkDestroyDescriptorPool)                                                  \
-  X(vkResetDescriptorPool)                                                    \
-  X(vkAllocateDescriptorSets)                                                 \
-  X(vkUpdateDescriptorSets)                                                   \
-  X(vkCreateCommandPool)                                                      \
-  X(vkDestroyCommandPool)                                                     \
-  X(vkAllocateCommandBuffers)                                                 \
-  X(vkResetCommandBuffer)                                                     \
-  X(vkBeginCommandBuffer)                                                     \
-  X(vkEndCommandBuffer)                                                       \
-  X(vkCmdBindPipeline)                                                        \
-  X(vkCmdBindDescriptorSets)                                                  \
-  X(vkCmdPushConstants)                                                       \
-  X(vkCmdDispatch)                                                            \
-  X(vkCmdPipelineBarrier)                                                     \
-  X(vkCmdCopyBuffer)                                                          \
-  X(vkQueueSubmit)                                                            \
-  X(vkQueueWaitIdle)                                                          \
-  X(vkCreateFence)                                                            \
-  X(vkDestroyFence)                                                           \
-  X(vkWaitForFences)                                                          \
-  X(vkResetFences)                                                            \
+#define TERN_VK_INSTANCE_FNS(X)                                                \
+  X(vkDestroyInstance)                                                         \
+  X(vkEnumeratePhysicalDevices)                                                \
+  X(vkGetPhysicalDeviceProperties)                                             \
+  X(vkGetPhysicalDeviceProperties2)                                            \
+  X(vkGetPhysicalDeviceFeatures2)                                              \
+  X(vkGetPhysicalDeviceQueueFamilyProperties)                                  \
+  X(vkGetPhysicalDeviceMemoryProperties)                                       \
+  X(vkEnumerateDeviceExtensionProperties)                                      \
+  X(vkCreateDevice)                                                            \
+  X(vkDestroyDevice)                                                           \
+  X(vkGetDeviceQueue)                                                          \
+  X(vkCreateBuffer)                                                            \
+  X(vkDestroyBuffer)                                                           \
+  X(vkGetBufferMemoryRequirements)                                             \
+  X(vkAllocateMemory)                                                          \
+  X(vkFreeMemory)                                                              \
+  X(vkBindBufferMemory)                                                        \
+  X(vkMapMemory)                                                               \
+  X(vkUnmapMemory)                                                             \
+  X(vkFlushMappedMemoryRanges)                                                 \
+  X(vkInvalidateMappedMemoryRanges)                                            \
+  X(vkCreateShaderModule)                                                      \
+  X(vkCreateBufferView)                                                        \
+  X(vkDestroyBufferView)                                                       \
+  X(vkDestroyShaderModule)                                                     \
+  X(vkCreatePipelineCache)                                                     \
+  X(vkDestroyPipelineCache)                                                    \
+  X(vkGetPipelineCacheData)                                                    \
+  X(vkCreateComputePipelines)                                                  \
+  X(vkDestroyPipeline)                                                         \
+  X(vkCreatePipelineLayout)                                                    \
+  X(vkDestroyPipelineLayout)                                                   \
+  X(vkCreateDescriptorSetLayout)                                               \
+  X(vkDestroyDescriptorSetLayout)                                              \
+  X(vkCreateDescriptorPool)                                                    \
+  X(vkDestroyDescriptorPool)                                                   \
+  X(vkResetDescriptorPool)                                                     \
+  X(vkAllocateDescriptorSets)                                                  \
+  X(vkUpdateDescriptorSets)                                                    \
+  X(vkCreateCommandPool)                                                       \
+  X(vkDestroyCommandPool)                                                      \
+  X(vkAllocateCommandBuffers)                                                  \
+  X(vkResetCommandBuffer)                                                      \
+  X(vkBeginCommandBuffer)                                                      \
+  X(vkEndCommandBuffer)                                                        \
+  X(vkCmdBindPipeline)                                                         \
+  X(vkCmdBindDescriptorSets)                                                   \
+  X(vkCmdPushConstants)                                                        \
+  X(vkCmdDispatch)                                                             \
+  X(vkCmdPipelineBarrier)                                                      \
+  X(vkCmdCopyBuffer)                                                           \
+  X(vkQueueSubmit)                                                             \
+  X(vkQueueWaitIdle)                                                           \
+  X(vkCreateFence)                                                             \
+  X(vkDestroyFence)                                                            \
+  X(vkWaitForFences)                                                           \
+  X(vkResetFences)                                                             \
   X(vkDeviceWaitIdle)
-#define TERN_VK_OPTIONAL_FNS(X)                                               \
-  X(vkCreateDebugUtilsMessengerEXT)                                           \
+#define TERN_VK_OPTIONAL_FNS(X)                                                \
+  X(vkCreateDebugUtilsMessengerEXT)                                            \
   X(vkDestroyDebugUtilsMessengerEXT)
 
 typedef struct tern_vk_fns {
@@ -97,13 +97,13 @@ enum {
 
 /* Tunables, passed to shaders as specialization constants. */
 typedef struct tern_vk_tune {
-  uint32_t wg_size;      /* elementwise / reduction workgroup size */
-  uint32_t gemm_wg;      /* invocations per workgroup in the quantized GEMM */
-  uint32_t gemm_tm;      /* rows (M) per invocation, 1..8 */
-  uint32_t gemm_tn;      /* output-channel pairs per invocation, 1..4 */
-  uint32_t fgemm_tile;   /* f32 GEMM tile edge (shared memory tiles) */
-  uint32_t max_shared;   /* bytes of shared memory a kernel may use */
-  uint32_t sg_bcast;     /* subgroup tier: share x rows by broadcast */
+  uint32_t wg_size;    /* elementwise / reduction workgroup size */
+  uint32_t gemm_wg;    /* invocations per workgroup in the quantized GEMM */
+  uint32_t gemm_tm;    /* rows (M) per invocation, 1..8 */
+  uint32_t gemm_tn;    /* output-channel pairs per invocation, 1..4 */
+  uint32_t fgemm_tile; /* f32 GEMM tile edge (shared memory tiles) */
+  uint32_t max_shared; /* bytes of shared memory a kernel may use */
+  uint32_t sg_bcast;   /* subgroup tier: share x rows by broadcast */
 } tern_vk_tune;
 
 /* What init learned about one physical device. */
@@ -168,7 +168,7 @@ typedef struct tern_vk_binding {
   VkBufferView view;   /* set: bound as a uniform texel buffer (RGBA32UI) */
   VkDeviceSize offset; /* byte offset of the bound range (aligned) */
   VkDeviceSize range;
-  uint32_t word;       /* offset of the tensor in 4-byte words in the range */
+  uint32_t word; /* offset of the tensor in 4-byte words in the range */
 } tern_vk_binding;
 
 struct tern_device {
@@ -183,9 +183,9 @@ struct tern_device {
   bool min_device;
   int gemm_mode; /* TERN_VK_GEMM: 0 auto, 1 swar, 2 dot, 3 emulated dot */
   tern_vk_tune tune;
-  uint32_t mem_type;      /* for tensors and weights */
-  bool mem_host_visible;  /* mem_type is mappable: no staging */
-  uint32_t staging_type;  /* host-visible type for staging */
+  uint32_t mem_type;     /* for tensors and weights */
+  bool mem_host_visible; /* mem_type is mappable: no staging */
+  uint32_t staging_type; /* host-visible type for staging */
   VkCommandPool cmd_pool;
   VkCommandBuffer cmd;
   VkFence fence;
@@ -265,8 +265,8 @@ unsigned tern_vk_selftest(tern_device *dev, unsigned tiers);
 typedef struct tern_vk_node tern_vk_node;
 struct tern_vk_node {
   tern_exec_node node;
-  tern_status (*run)(tern_device *dev, tern_vk_node *n,
-                     tern_vk_binding *io, tern_err *err);
+  tern_status (*run)(tern_device *dev, tern_vk_node *n, tern_vk_binding *io,
+                     tern_err *err);
   tern_vk_mem *owned[24]; /* constants and scratch buffers */
   int n_owned;
   VkBufferView views[24]; /* texel views of owned buffers */
@@ -307,10 +307,10 @@ typedef struct tern_vk_op_impl {
 } tern_vk_op_impl;
 
 extern const tern_vk_op_impl tern_vk_op_linear, tern_vk_op_conv2d,
-    tern_vk_op_unary, tern_vk_op_binary, tern_vk_op_batchnorm,
-    tern_vk_op_pool, tern_vk_op_copy, tern_vk_op_concat, tern_vk_op_softmax,
-    tern_vk_op_norm, tern_vk_op_matmul, tern_vk_op_causal_mask,
-    tern_vk_op_rope, tern_vk_op_permute;
+    tern_vk_op_unary, tern_vk_op_binary, tern_vk_op_batchnorm, tern_vk_op_pool,
+    tern_vk_op_copy, tern_vk_op_concat, tern_vk_op_softmax, tern_vk_op_norm,
+    tern_vk_op_matmul, tern_vk_op_causal_mask, tern_vk_op_rope,
+    tern_vk_op_permute;
 
 /* The quantized GEMM shared by linear (and usable by conv via im2col). */
 typedef struct tern_vk_qweights tern_vk_qweights;

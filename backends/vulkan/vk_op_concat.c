@@ -6,7 +6,9 @@ static bool cat_supports(tern_device *dev, const tern_exec_node *n) {
   return n->n_inputs >= 1;
 }
 
-static int norm_axis(int axis, int ndim) { return axis < 0 ? axis + ndim : axis; }
+static int norm_axis(int axis, int ndim) {
+  return axis < 0 ? axis + ndim : axis;
+}
 
 static tern_status cat_run(tern_device *dev, tern_vk_node *n,
                            tern_vk_binding *io, tern_err *err) {
@@ -21,8 +23,8 @@ static tern_status cat_run(tern_device *dev, tern_vk_node *n,
     uint64_t cnt = (uint64_t)tern_view_numel(x);
     struct {
       uint32_t n, inner, out_inner, off, x_off, y_off;
-    } pc = {(uint32_t)cnt, inner, out_inner, off, io[i].word,
-            io[n->node.n_inputs].word};
+    } pc = {(uint32_t)cnt, inner,      out_inner,
+            off,           io[i].word, io[n->node.n_inputs].word};
     tern_vk_binding b[2] = {io[i], io[n->node.n_inputs]};
     tern_status s =
         tern_vk_run_1d(dev, "copy_region", 2, b, &pc, sizeof pc, cnt, err);

@@ -17,13 +17,14 @@ typedef struct conv_data {
   tern_vk_binding col_tb; /* col as a texel buffer for the integer GEMM */
 } conv_data;
 
-tern_status tern_vk_act_quant(tern_device *dev, bool packed,
-                              tern_vk_binding x, uint32_t blocks,
-                              uint32_t cols, uint32_t stride,
+tern_status tern_vk_act_quant(tern_device *dev, bool packed, tern_vk_binding x,
+                              uint32_t blocks, uint32_t cols, uint32_t stride,
                               tern_vk_binding xq, tern_vk_binding xs,
                               tern_vk_binding xsum, tern_err *err);
 
-static uint32_t or1(int32_t v) { return v > 0 ? (uint32_t)v : 1; }
+static uint32_t or1(int32_t v) {
+  return v > 0 ? (uint32_t)v : 1;
+}
 
 static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   const tern_view *x = &n->in[0], *w = &n->in[1];
@@ -65,22 +66,21 @@ static tern_status conv_run(tern_device *dev, tern_vk_node *n,
     if (s)
       return s;
   }
-  const char *im2col = !d->quant ? "im2col_f32"
+  const char *im2col = !d->quant   ? "im2col_f32"
                        : d->packed ? "im2col_packed"
                                    : "im2col";
   for (uint32_t g = 0; g < d->G; g++) {
     struct {
       uint32_t C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, ICg, c0, Kc,
           stride, rows, x_off;
-    } pc = {d->C,  d->H,  d->W,  d->OH,     d->OW,   d->KH,   d->KW,
-            d->sh, d->sw, d->ph, d->pw,     d->dh,   d->dw,   d->ICg,
-            g * d->ICg,   d->Kc, d->stride, rows,    src.word};
+    } pc = {d->C,       d->H,  d->W,      d->OH, d->OW,   d->KH, d->KW,
+            d->sh,      d->sw, d->ph,     d->pw, d->dh,   d->dw, d->ICg,
+            g * d->ICg, d->Kc, d->stride, rows,  src.word};
     tern_vk_binding b[3] = {src, col, rsum};
     if ((s = tern_vk_run_1d(dev, im2col, 3, b, &pc, sizeof pc, rows, err)))
       return s;
     if ((s = tern_vk_gemm_run(dev, &d->g[g], d->col_tb, d->stride, xs, rsum,
-                              rows,
-                              d->OH * d->OW, out, act, err)))
+                              rows, d->OH * d->OW, out, act, err)))
       return s;
   }
   return TERN_OK;
@@ -147,8 +147,8 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
   d->packed = true; /* every integer kernel reads 4 int8 per word */
   /* f32: rows padded to Kp (multiple of 4) floats; integer: Kp/4 words */
   d->stride = !d->quant ? d->g[0].Kp : d->g[0].Kp / 4;
-  if (!(d->col = tern_vk_node_scratch(dev, n, (size_t)rows * d->stride * 4,
-                                      err)) ||
+  if (!(d->col =
+            tern_vk_node_scratch(dev, n, (size_t)rows * d->stride * 4, err)) ||
       !(d->rsum = tern_vk_node_scratch(dev, n, (size_t)rows * 4, err)))
     return err->status;
   if (!d->quant)

@@ -14,14 +14,12 @@ typedef struct lin_data {
 } lin_data;
 
 /* The act_quant pipeline for this device's tiers. */
-tern_status tern_vk_act_quant(tern_device *dev, bool packed,
-                              tern_vk_binding x, uint32_t blocks,
-                              uint32_t cols, uint32_t stride,
+tern_status tern_vk_act_quant(tern_device *dev, bool packed, tern_vk_binding x,
+                              uint32_t blocks, uint32_t cols, uint32_t stride,
                               tern_vk_binding xq, tern_vk_binding xs,
                               tern_vk_binding xsum, tern_err *err);
-tern_status tern_vk_act_quant(tern_device *dev, bool packed,
-                              tern_vk_binding x, uint32_t blocks,
-                              uint32_t cols, uint32_t stride,
+tern_status tern_vk_act_quant(tern_device *dev, bool packed, tern_vk_binding x,
+                              uint32_t blocks, uint32_t cols, uint32_t stride,
                               tern_vk_binding xq, tern_vk_binding xs,
                               tern_vk_binding xsum, tern_err *err) {
   bool sg = (dev->tiers & TERN_VK_TIER_SUBGROUP) != 0;

@@ -11,8 +11,8 @@ static tern_status pool_run(tern_device *dev, tern_vk_node *n,
   const tern_view *x = &n->node.in[0], *y = &n->node.out;
   const tern_op_params *p = &n->node.params;
   struct {
-    uint32_t n, mode, H, W, OH, OW, kh, kw, sh, sw, ph, pw, include_pad,
-        x_off, y_off;
+    uint32_t n, mode, H, W, OH, OW, kh, kw, sh, sw, ph, pw, include_pad, x_off,
+        y_off;
   } pc = {0};
   uint64_t cnt = (uint64_t)tern_view_numel(y);
   pc.n = (uint32_t)cnt;

@@ -28,9 +28,10 @@ static tern_status rr_run(tern_device *dev, tern_vk_node *n,
   struct {
     uint32_t rows, D, mode, x_off, y_off, g_off, b_off;
     float eps;
-  } pc = {(uint32_t)rows, D,      mode,   io[0].word, io[no].word,
-          g.word,         b.word, n->node.params.eps != 0 ? n->node.params.eps
-                                                          : 1e-5f};
+  } pc = {(uint32_t)rows, D,
+          mode,           io[0].word,
+          io[no].word,    g.word,
+          b.word,         n->node.params.eps != 0 ? n->node.params.eps : 1e-5f};
   tern_vk_binding bb[4] = {io[0], g, b, io[no]};
   return tern_vk_run_rows(dev, "rowreduce", 4, bb, &pc, sizeof pc, rows, err);
 }

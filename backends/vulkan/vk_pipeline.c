@@ -28,8 +28,8 @@ static uint32_t get32(const uint8_t *p) {
          (uint32_t)p[3] << 24;
 }
 
-static void make_header(const tern_device *d, uint64_t data_bytes,
-                        uint32_t crc, uint8_t h[CACHE_HDR_BYTES]) {
+static void make_header(const tern_device *d, uint64_t data_bytes, uint32_t crc,
+                        uint8_t h[CACHE_HDR_BYTES]) {
   const VkPhysicalDeviceProperties *p = &d->pd->props;
   memset(h, 0, CACHE_HDR_BYTES);
   memcpy(h, CACHE_MAGIC, 8);
@@ -71,8 +71,7 @@ static bool cache_dir(char *buf, size_t cap) {
 }
 
 /* Is this blob a cache the driver itself would recognise as its own? */
-static bool vk_header_ok(const tern_device *d, const uint8_t *data,
-                         size_t n) {
+static bool vk_header_ok(const tern_device *d, const uint8_t *data, size_t n) {
   const VkPhysicalDeviceProperties *p = &d->pd->props;
   if (n < 32)
     return false;
@@ -122,8 +121,9 @@ void tern_vk_cache_open(tern_device *d) {
       }
       fclose(f);
       if (why) {
-        tern_log(TERN_LOG_WARN, "vulkan: pipeline cache %s rejected (%s); "
-                                "rebuilding it",
+        tern_log(TERN_LOG_WARN,
+                 "vulkan: pipeline cache %s rejected (%s); "
+                 "rebuilding it",
                  d->cache_path, why);
         tern_free(blob);
         blob = NULL;
@@ -203,8 +203,7 @@ tern_status tern_vk_pipeline_get_ex(tern_device *d, const char *name,
   for (int i = 0; i < d->n_pipes; i++) {
     tern_vk_pipeline *p = d->pipes[i];
     if (p->n_spec == n_spec && p->n_bindings == n_bindings &&
-        p->texel_mask == texel_mask &&
-        strcmp(p->name, name) == 0 &&
+        p->texel_mask == texel_mask && strcmp(p->name, name) == 0 &&
         (n_spec == 0 || memcmp(p->spec, spec, (size_t)n_spec * 4) == 0)) {
       *out = p;
       return TERN_OK;
@@ -218,8 +217,7 @@ tern_status tern_vk_pipeline_get_ex(tern_device *d, const char *name,
     int cap = d->cap_pipes ? 2 * d->cap_pipes : 32;
     tern_vk_pipeline **np = tern_realloc(d->pipes, (size_t)cap * sizeof *np);
     if (!np)
-      return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY,
-                          "vulkan: out of memory");
+      return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
     d->pipes = np;
     d->cap_pipes = cap;
   }
@@ -256,8 +254,7 @@ tern_status tern_vk_pipeline_get_ex(tern_device *d, const char *name,
   VkSpecializationMapEntry me[8];
   for (int i = 0; i < n_spec; i++)
     me[i] = (VkSpecializationMapEntry){(uint32_t)i, (uint32_t)(4 * i), 4};
-  VkSpecializationInfo si = {(uint32_t)n_spec, me, (size_t)n_spec * 4,
-                             p->spec};
+  VkSpecializationInfo si = {(uint32_t)n_spec, me, (size_t)n_spec * 4, p->spec};
   VkComputePipelineCreateInfo ci = {
       VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
@@ -266,9 +263,9 @@ tern_status tern_vk_pipeline_get_ex(tern_device *d, const char *name,
   ci.stage.pName = "main";
   ci.stage.pSpecializationInfo = n_spec ? &si : NULL;
   ci.layout = p->layout;
-  s = tern_vk_check(vk->vkCreateComputePipelines(d->dev, d->pcache, 1, &ci,
-                                                 NULL, &p->pipe),
-                    err, "vkCreateComputePipelines");
+  s = tern_vk_check(
+      vk->vkCreateComputePipelines(d->dev, d->pcache, 1, &ci, NULL, &p->pipe),
+      err, "vkCreateComputePipelines");
   vk->vkDestroyShaderModule(d->dev, mod, NULL);
   if (s) {
     tern_free(p);

@@ -40,9 +40,10 @@ static bool check_linear(tern_device *dev, tern_dtype wt) {
   n.op = TERN_OP_LINEAR;
   n.n_inputs = 3;
   n.in[0] = (tern_view){TERN_DTYPE_F32, 2, {ST_M, ST_K}, x, NULL, 0};
-  n.in[1] = (tern_view){wt, 2, {ST_N, ST_K},
-                        wt == TERN_DTYPE_I8 ? (void *)wi8 : (void *)wt2,
-                        scales, ST_N};
+  n.in[1] =
+      (tern_view){wt,           2,
+                  {ST_N, ST_K}, wt == TERN_DTYPE_I8 ? (void *)wi8 : (void *)wt2,
+                  scales,       ST_N};
   n.in[2] = (tern_view){TERN_DTYPE_F32, 1, {ST_N}, bias, NULL, 0};
   n.in_const[1] = n.in_const[2] = true;
   n.out = (tern_view){TERN_DTYPE_F32, 2, {ST_M, ST_N}, want, NULL, 0};
