@@ -259,6 +259,12 @@ Test(vulkan, min_device) {
   tier_test("min-device", "min-device");
 }
 
+Test(vulkan, staging) {
+  /* the discrete-GPU path: device-only tensors, copies through staging */
+  setenv("TERN_VK_FORCE_STAGING", "1", 1);
+  tier_test("staging", NULL);
+}
+
 Test(vulkan, split_weights) {
   /* a 64 KiB descriptor range forces every weight matrix into chunks */
   setenv("TERN_VK_MAX_BUFFER_RANGE", "65536", 1);

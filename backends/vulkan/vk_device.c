@@ -177,6 +177,7 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
       avail |= TERN_VK_TIER_INT_DOT;
   }
   d->available = avail;
+  d->force_staging = tern_vk_env_on("TERN_VK_FORCE_STAGING");
   const char *gm = getenv("TERN_VK_GEMM");
   d->gemm_mode = !gm                       ? 0
                  : strcmp(gm, "swar") == 0 ? 1
@@ -367,7 +368,11 @@ tern_status tern_vk_mem_alloc(tern_device *d, VkDeviceSize bytes, bool staging,
     s = tern_vk_check(vk->vkBindBufferMemory(d->dev, m->buf, m->mem, 0), err,
                       "vkBindBufferMemory");
   VkMemoryPropertyFlags fl = mp.memoryTypes[type].propertyFlags;
-  if (!s && (fl & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) {
+  /* TERN_VK_FORCE_STAGING=1 treats tensor memory as device-only, so the
+   * staging paths of discrete GPUs run (and are validated) on any device */
+  bool map = (fl & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) &&
+             (staging || !d->force_staging);
+  if (!s && map) {
     m->coherent = fl & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     s = tern_vk_check(
         vk->vkMapMemory(d->dev, m->mem, 0, VK_WHOLE_SIZE, 0, &m->map), err,

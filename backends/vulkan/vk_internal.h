@@ -185,6 +185,7 @@ struct tern_device {
   tern_vk_tune tune;
   uint32_t mem_type;     /* for tensors and weights */
   bool mem_host_visible; /* mem_type is mappable: no staging */
+  bool force_staging;    /* TERN_VK_FORCE_STAGING: never map tensors */
   uint32_t staging_type; /* host-visible type for staging */
   VkCommandPool cmd_pool;
   VkCommandBuffer cmd;
