@@ -308,6 +308,100 @@ Test(vulkan, split_weights) {
   cr_expect_eq(tern_vk_validation_message_count(), 0);
 }
 
+/* ------------------------------------------------------- whole model */
+static int add_node(tern_graph *g, tern_op op, int n_in, const int *in,
+                    const tern_op_params *p) {
+  tern_node_desc nd;
+  memset(&nd, 0, sizeof nd);
+  nd.size = sizeof nd;
+  nd.op = op;
+  nd.n_inputs = n_in;
+  for (int i = 0; i < n_in; i++)
+    nd.inputs[i] = in[i];
+  if (p)
+    nd.params = *p;
+  int out = -1;
+  cr_assert_eq(tern_graph_add_node(g, &nd, &out), TERN_OK, "%s",
+               tern_graph_errmsg(g));
+  return out;
+}
+
+Test(vulkan, model_predictions) {
+  /* A small MNIST-shaped CNN (ternary conv + batchnorm + relu, maxpool,
+   * int8 conv + relu6, ternary linear): the planner folds the batchnorm on
+   * the host, so the whole model must be bit-identical to the reference and
+   * every prediction the same. */
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  tu_rng r;
+  tu_seed(&r, 2024);
+  tern_graph *g;
+  cr_assert_eq(tern_graph_create(&g), TERN_OK);
+  int64_t xs[4] = {16, 1, 28, 28}, w1s[4] = {8, 1, 3, 3}, c8[1] = {8};
+  int64_t w2s[4] = {16, 8, 3, 3}, w3s[2] = {10, 16 * 7 * 7}, b3[1] = {10};
+  int x, t;
+  cr_assert_eq(tern_graph_add_input(g, "image", 4, xs, &x), TERN_OK);
+  tern_op_params p;
+  memset(&p, 0, sizeof p);
+  p.pad[0] = p.pad[1] = 1;
+  int in[5] = {
+      x, tu_add_weight(g, &r, "w1", TERN_DTYPE_TERNARY, 4, w1s, 0.5f, false)};
+  t = add_node(g, TERN_OP_CONV2D, 2, in, &p);
+  in[0] = t;
+  in[1] = tu_add_f32(g, &r, "gamma", 1, c8, 0.5f, 1.5f);
+  in[2] = tu_add_f32(g, &r, "beta", 1, c8, -0.5f, 0.5f);
+  in[3] = tu_add_f32(g, &r, "mean", 1, c8, -0.2f, 0.2f);
+  in[4] = tu_add_f32(g, &r, "var", 1, c8, 0.5f, 2.0f);
+  t = add_node(g, TERN_OP_BATCHNORM, 5, in, NULL);
+  t = add_node(g, TERN_OP_RELU, 1, &t, NULL);
+  memset(&p, 0, sizeof p);
+  p.kernel[0] = p.kernel[1] = 2;
+  t = add_node(g, TERN_OP_MAXPOOL2D, 1, &t, &p);
+  memset(&p, 0, sizeof p);
+  p.pad[0] = p.pad[1] = 1;
+  p.stride[0] = p.stride[1] = 2;
+  p.activation = TERN_ACT_RELU6;
+  in[0] = t;
+  in[1] = tu_add_weight(g, &r, "w2", TERN_DTYPE_I8, 4, w2s, 0.3f, false);
+  t = add_node(g, TERN_OP_CONV2D, 2, in, &p);
+  t = add_node(g, TERN_OP_FLATTEN, 1, &t, NULL);
+  in[0] = t;
+  in[1] = tu_add_weight(g, &r, "w3", TERN_DTYPE_TERNARY, 2, w3s, 0.2f, false);
+  in[2] = tu_add_f32(g, &r, "b3", 1, b3, -0.1f, 0.1f);
+  t = add_node(g, TERN_OP_LINEAR, 3, in, NULL);
+  cr_assert_eq(tern_graph_add_output(g, t), TERN_OK);
+  float *img = malloc(16 * 28 * 28 * sizeof(float));
+  tu_fill(&r, img, 16 * 28 * 28, 0.0f, 1.0f);
+  float *ref = NULL, *got = NULL;
+  size_t n1 = 0, n2 = 0;
+  cr_assert_eq(tu_run(ctx, g, "ref", true, &img, &ref, &n1), TERN_OK, "%s",
+               tern_last_error());
+  cr_assert_eq(tu_run(ctx, g, info.id, true, &img, &got, &n2), TERN_OK, "%s",
+               tern_last_error());
+  cr_assert_eq(n1, 160);
+  cr_assert_eq(n2, 160);
+  int diff_pred = 0;
+  for (int i = 0; i < 16; i++) {
+    int a = 0, b = 0;
+    for (int k = 1; k < 10; k++) {
+      if (ref[i * 10 + k] > ref[i * 10 + a])
+        a = k;
+      if (got[i * 10 + k] > got[i * 10 + b])
+        b = k;
+    }
+    diff_pred += a != b;
+  }
+  cr_expect_eq(diff_pred, 0, "%d of 16 predictions differ", diff_pred);
+  cr_expect_eq(memcmp(ref, got, 160 * sizeof(float)), 0,
+               "logits are not bit-identical");
+  free(img);
+  free(ref);
+  free(got);
+  tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+  cr_expect_eq(tern_vk_validation_message_count(), 0);
+}
+
 /* ------------------------------------------------------- pipeline cache */
 /* Open the backend directly, build one pipeline, report the cache state. */
 static int cache_round(char *path, size_t cap) {
