@@ -18,6 +18,7 @@ Test(vulkan, not_built) {
 #include "backends/vulkan/tern_vulkan.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +399,75 @@ Test(vulkan, model_predictions) {
   free(ref);
   free(got);
   tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+  cr_expect_eq(tern_vk_validation_message_count(), 0);
+}
+
+/* -------------------------------------------------- concurrent sessions */
+typedef struct run_arg {
+  tern_session *s;
+  float *x;
+  size_t nx, ny;
+  float *y;
+  tern_status st;
+} run_arg;
+
+static void *run_thread(void *p) {
+  run_arg *a = p;
+  for (int i = 0; i < 8 && !a->st; i++) {
+    a->st = tern_session_set_input(a->s, 0, a->x, a->nx);
+    if (!a->st)
+      a->st = tern_session_run(a->s);
+    if (!a->st)
+      a->st = tern_session_get_output(a->s, 0, a->y, a->ny);
+  }
+  return NULL;
+}
+
+Test(vulkan, concurrent_sessions) {
+  /* two sessions on one device, run from two threads at once (the
+   * validation layer also checks that Vulkan objects are not used
+   * concurrently) */
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  make_cases();
+  run_arg a[2];
+  tern_graph *g[2];
+  float *ref[2];
+  for (int k = 0; k < 2; k++) {
+    tu_rng r;
+    tu_seed(&r, 31 + (uint64_t)k);
+    g[k] = build(&cases[4 + k], &r, &a[k].x);
+    size_t n = 0;
+    cr_assert_eq(tu_run(ctx, g[k], "ref", true, &a[k].x, &ref[k], &n), TERN_OK);
+    tern_session_desc d;
+    memset(&d, 0, sizeof d);
+    d.size = sizeof d;
+    d.device = info.id;
+    d.no_fallback = 1;
+    cr_assert_eq(tern_session_create(ctx, g[k], &d, &a[k].s), TERN_OK, "%s",
+                 tern_last_error());
+    a[k].nx = tu_input_elems(g[k], 0);
+    a[k].ny = n;
+    a[k].y = calloc(n, sizeof(float));
+    a[k].st = TERN_OK;
+  }
+  pthread_t th[2];
+  for (int k = 0; k < 2; k++)
+    pthread_create(&th[k], NULL, run_thread, &a[k]);
+  for (int k = 0; k < 2; k++)
+    pthread_join(th[k], NULL);
+  for (int k = 0; k < 2; k++) {
+    cr_expect_eq(a[k].st, TERN_OK, "session %d: %s", k,
+                 tern_session_errmsg(a[k].s));
+    cr_expect_eq(memcmp(a[k].y, ref[k], a[k].ny * sizeof(float)), 0,
+                 "session %d differs from the reference", k);
+    tern_session_destroy(a[k].s);
+    tern_graph_destroy(g[k]);
+    free(a[k].x);
+    free(a[k].y);
+    free(ref[k]);
+  }
   tern_context_destroy(ctx);
   cr_expect_eq(tern_vk_validation_message_count(), 0);
 }

@@ -528,7 +528,9 @@ static tern_status vk_device_open(tern_backend_ctx *c, int index,
                                   tern_device **out, tern_err *err) {
   if (!c || index < 0 || index >= c->n_pd || !c->pd[index].open)
     return tern_err_set(err, TERN_ERR_NO_DEVICE, "vulkan: no device %d", index);
+  pthread_mutex_lock(&c->pd[index].open->lock);
   c->pd[index].refs++;
+  pthread_mutex_unlock(&c->pd[index].open->lock);
   *out = c->pd[index].open;
   return TERN_OK;
 }
@@ -758,6 +760,63 @@ void tern_vk_device_cache_save(tern_device *dev) {
   tern_vk_cache_save(dev);
 }
 
+/* ------------------------------------------------ locked entry points */
+#define LOCKED_(dev, call)                                                     \
+  do {                                                                         \
+    pthread_mutex_lock(&(dev)->lock);                                          \
+    tern_status s_ = call;                                                     \
+    pthread_mutex_unlock(&(dev)->lock);                                        \
+    return s_;                                                                 \
+  } while (0)
+
+static void l_device_close(tern_device *dev) {
+  if (!dev)
+    return;
+  pthread_mutex_lock(&dev->lock);
+  vk_device_close(dev);
+  pthread_mutex_unlock(&dev->lock);
+}
+static bool l_supports(tern_device *dev, const tern_exec_node *node) {
+  return vk_supports(dev, node); /* reads only immutable device state */
+}
+static tern_status l_buffer_alloc(tern_device *dev, size_t bytes,
+                                  tern_buffer **out, tern_err *err) {
+  LOCKED_(dev, vk_buffer_alloc(dev, bytes, out, err));
+}
+static void l_buffer_free(tern_buffer *b) {
+  if (!b)
+    return;
+  tern_device *dev = b->dev;
+  pthread_mutex_lock(&dev->lock);
+  vk_buffer_free(b);
+  pthread_mutex_unlock(&dev->lock);
+}
+static tern_status l_buffer_write(tern_buffer *b, size_t off, const void *src,
+                                  size_t n, tern_err *err) {
+  LOCKED_(b->dev, vk_buffer_write(b, off, src, n, err));
+}
+static tern_status l_buffer_read(tern_buffer *b, size_t off, void *dst,
+                                 size_t n, tern_err *err) {
+  LOCKED_(b->dev, vk_buffer_read(b, off, dst, n, err));
+}
+static tern_status l_node_prepare(tern_device *dev, const tern_exec_node *node,
+                                  void **prepared, tern_err *err) {
+  LOCKED_(dev, vk_node_prepare(dev, node, prepared, err));
+}
+static void l_node_release(tern_device *dev, void *prepared) {
+  pthread_mutex_lock(&dev->lock);
+  vk_node_release(dev, prepared);
+  pthread_mutex_unlock(&dev->lock);
+}
+static tern_status l_node_run(tern_device *dev, void *prepared,
+                              tern_buffer *const *bufs, const size_t *offsets,
+                              tern_err *err) {
+  LOCKED_(dev, vk_node_run(dev, prepared, bufs, offsets, err));
+}
+static tern_status l_sync(tern_device *dev, tern_err *err) {
+  LOCKED_(dev, vk_sync(dev, err));
+}
+
 const tern_backend_vtbl tern_vulkan_backend = {
     .name = "vulkan",
     .init = vk_init,
@@ -765,14 +824,14 @@ const tern_backend_vtbl tern_vulkan_backend = {
     .device_count = vk_device_count,
     .device_info = vk_device_info,
     .device_open = vk_device_open,
-    .device_close = vk_device_close,
-    .supports = vk_supports,
-    .buffer_alloc = vk_buffer_alloc,
-    .buffer_free = vk_buffer_free,
-    .buffer_write = vk_buffer_write,
-    .buffer_read = vk_buffer_read,
-    .node_prepare = vk_node_prepare,
-    .node_release = vk_node_release,
-    .node_run = vk_node_run,
-    .sync = vk_sync,
+    .device_close = l_device_close,
+    .supports = l_supports,
+    .buffer_alloc = l_buffer_alloc,
+    .buffer_free = l_buffer_free,
+    .buffer_write = l_buffer_write,
+    .buffer_read = l_buffer_read,
+    .node_prepare = l_node_prepare,
+    .node_release = l_node_release,
+    .node_run = l_node_run,
+    .sync = l_sync,
 };

@@ -152,6 +152,11 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
   tern_device *d = tern_calloc(1, sizeof *d);
   if (!d)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&d->lock, &ma);
+  pthread_mutexattr_destroy(&ma);
   d->ctx = ctx;
   d->pd = pd;
   d->vk = &ctx->vk;
@@ -248,6 +253,7 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
   tern_status s = tern_vk_check(
       vk->vkCreateDevice(pd->phys, &dci, NULL, &d->dev), err, "vkCreateDevice");
   if (s) {
+    pthread_mutex_destroy(&d->lock);
     tern_free(d);
     return s;
   }
@@ -319,6 +325,7 @@ void tern_vk_device_destroy(tern_device *d) {
     vk->vkDestroyDevice(d->dev, NULL);
   }
   tern_free(d->pools);
+  pthread_mutex_destroy(&d->lock);
   tern_free(d);
 }
 

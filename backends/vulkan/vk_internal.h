@@ -9,6 +9,8 @@
 
 #include "backend.h"
 
+#include <pthread.h>
+
 /* Entry points loaded through vkGetInstanceProcAddr (X-macro: one list). */
 #define TERN_VK_GLOBAL_FNS(X)                                                  \
   X(vkCreateInstance)                                                          \
@@ -172,6 +174,9 @@ typedef struct tern_vk_binding {
 } tern_vk_binding;
 
 struct tern_device {
+  /* Sessions of one context share the device and may run on different
+   * threads: every entry point holds this (recursive) lock. */
+  pthread_mutex_t lock;
   tern_backend_ctx *ctx;
   tern_vk_physdev *pd;
   const tern_vk_fns *vk;
