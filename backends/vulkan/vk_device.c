@@ -336,9 +336,10 @@ tern_status tern_vk_mem_alloc(tern_device *d, VkDeviceSize bytes, bool staging,
   tern_vk_mem *m = tern_calloc(1, sizeof *m);
   if (!m)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
-  m->bytes = bytes ? bytes : 4;
+  m->bytes = bytes ? bytes : 16;
   VkBufferCreateInfo bi = {VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
-  bi.size = (m->bytes + 3) & ~(VkDeviceSize)3;
+  /* multiple of 16 (at least one RGBA32 texel for the texel views) */
+  bi.size = (m->bytes + 15) & ~(VkDeviceSize)15;
   bi.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
              VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
              VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
@@ -691,7 +692,7 @@ tern_status tern_vk_run_rows(tern_device *d, const char *shader, int n_bind,
 static tern_status node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
                              VkFormat fmt, tern_vk_binding *out,
                              tern_err *err) {
-  VkDeviceSize bytes = m->bytes & ~(VkDeviceSize)15;
+  VkDeviceSize bytes = (m->bytes + 15) & ~(VkDeviceSize)15;
   if (bytes / 16 > d->limits.maxTexelBufferElements || bytes == 0)
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
                         "vulkan: %llu bytes exceed maxTexelBufferElements",
