@@ -557,6 +557,18 @@ static tern_status vk_buffer_alloc(tern_device *dev, size_t bytes,
     tern_free(b);
     return s;
   }
+  /* A float texel view of the arena lets kernels read activations four at
+   * a time through the texture path (arena offsets are 256-byte aligned). */
+  uint64_t padded = ((uint64_t)bytes + 15) & ~(uint64_t)15;
+  if (padded / 16 <= dev->limits.maxTexelBufferElements && padded) {
+    VkBufferViewCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
+    ci.buffer = m->buf;
+    ci.format = VK_FORMAT_R32G32B32A32_SFLOAT;
+    ci.range = padded;
+    if (dev->vk->vkCreateBufferView(dev->dev, &ci, NULL, &m->fview) !=
+        VK_SUCCESS)
+      m->fview = VK_NULL_HANDLE;
+  }
   b->dev = dev;
   b->bytes = bytes;
   b->impl = m;

@@ -398,6 +398,8 @@ tern_status tern_vk_mem_alloc(tern_device *d, VkDeviceSize bytes, bool staging,
 void tern_vk_mem_free(tern_device *d, tern_vk_mem *m) {
   if (!m)
     return;
+  if (m->fview)
+    d->vk->vkDestroyBufferView(d->dev, m->fview, NULL);
   if (m->map)
     d->vk->vkUnmapMemory(d->dev, m->mem);
   if (m->buf)
@@ -533,6 +535,7 @@ tern_vk_binding tern_vk_bind(const tern_device *d, const tern_vk_mem *m,
   if (range > d->limits.maxStorageBufferRange)
     range = d->limits.maxStorageBufferRange & ~(VkDeviceSize)3;
   b.mem = m;
+  b.fview = m->fview;
   b.offset = base;
   b.range = range;
   b.word = (uint32_t)((offset - base) / 4);

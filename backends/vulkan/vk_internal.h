@@ -140,6 +140,7 @@ typedef struct tern_vk_mem {
   VkDeviceSize bytes;
   void *map; /* persistent mapping when host-visible */
   bool coherent;
+  VkBufferView fview; /* RGBA32F view of the whole buffer (arenas), or 0 */
 } tern_vk_mem;
 
 typedef struct tern_vk_pipeline {
@@ -168,6 +169,7 @@ typedef struct tern_vk_layout {
 typedef struct tern_vk_binding {
   const tern_vk_mem *mem;
   VkBufferView view;   /* set: bound as a uniform texel buffer (RGBA32UI) */
+  VkBufferView fview;  /* the memory's RGBA32F view, if it has one */
   VkDeviceSize offset; /* byte offset of the bound range (aligned) */
   VkDeviceSize range;
   uint32_t word; /* offset of the tensor in 4-byte words in the range */

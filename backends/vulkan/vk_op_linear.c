@@ -23,12 +23,21 @@ tern_status tern_vk_act_quant(tern_device *dev, bool packed, tern_vk_binding x,
                               tern_vk_binding xq, tern_vk_binding xs,
                               tern_vk_binding xsum, tern_err *err) {
   bool sg = (dev->tiers & TERN_VK_TIER_SUBGROUP) != 0;
-  char name[32];
-  snprintf(name, sizeof name, "act_quant%s%s", packed ? "_packed" : "",
-           sg ? "_sg" : "");
+  /* rows that start on a texel can be read four floats per fetch */
+  uint64_t abs_word = x.offset / 4 + x.word;
+  bool tx = x.fview && abs_word % 4 == 0 && cols % 4 == 0;
+  if (tx) { /* the view spans the whole buffer: absolute offsets */
+    x.view = x.fview;
+    x.offset = 0;
+    x.word = (uint32_t)abs_word;
+  }
+  char name[40];
+  snprintf(name, sizeof name, "act_quant%s%s%s", packed ? "_packed" : "",
+           sg ? "_sg" : "", tx ? "_tx" : "");
   uint32_t spec[1] = {dev->tune.wg_size};
   const tern_vk_pipeline *pipe;
-  tern_status s = tern_vk_pipeline_get(dev, name, 4, spec, 1, &pipe, err);
+  tern_status s =
+      tern_vk_pipeline_get_ex(dev, name, 4, tx ? 1 : 0, spec, 1, &pipe, err);
   if (s)
     return s;
   struct {
