@@ -539,6 +539,53 @@ Test(vulkan, pipeline_cache) {
   cr_expect_eq(tern_vk_validation_message_count(), 0);
 }
 
+/* ---------------------------------------------------------- device lost */
+Test(vulkan, device_lost) {
+  /* after a loss every call fails fast with TERN_ERR_DEVICE_LOST and a
+   * message, nothing hangs or crashes, and teardown still works */
+  vk_env();
+  tern_backend_config cfg = {1, NULL, NULL};
+  tern_backend_ctx *bctx = NULL;
+  tern_err err = {0};
+  cr_assert_eq(tern_vulkan_backend.init(&cfg, &bctx, &err), TERN_OK);
+  if (tern_vulkan_backend.device_count(bctx) == 0) {
+    tern_vulkan_backend.shutdown(bctx);
+    cr_skip_test("no Vulkan device");
+  }
+  tern_device *dev = NULL;
+  cr_assert_eq(tern_vulkan_backend.device_open(bctx, 0, &dev, &err), TERN_OK);
+  tern_buffer *b = NULL;
+  float v[4] = {1, 2, 3, 4}, w[4];
+  cr_assert_eq(tern_vulkan_backend.buffer_alloc(dev, sizeof v, &b, &err),
+               TERN_OK);
+  cr_assert_eq(tern_vulkan_backend.buffer_write(b, 0, v, sizeof v, &err),
+               TERN_OK);
+  tern_exec_node n;
+  memset(&n, 0, sizeof n);
+  n.op = TERN_OP_RELU;
+  n.n_inputs = 1;
+  n.in[0] = (tern_view){TERN_DTYPE_F32, 1, {4}, NULL, NULL, 0};
+  n.out = n.in[0];
+  void *prep = NULL;
+  cr_assert_eq(tern_vulkan_backend.node_prepare(dev, &n, &prep, &err), TERN_OK);
+  tern_vk_device_mark_lost(dev);
+  tern_buffer *bufs[2] = {b, b};
+  size_t offs[2] = {0, 0};
+  cr_expect_eq(tern_vulkan_backend.node_run(dev, prep, bufs, offs, &err),
+               TERN_ERR_DEVICE_LOST);
+  cr_expect(strstr(err.msg, "lost") != NULL, "message: %s", err.msg);
+  cr_expect_eq(tern_vulkan_backend.sync(dev, &err), TERN_ERR_DEVICE_LOST);
+  cr_expect_eq(tern_vulkan_backend.buffer_write(b, 0, v, sizeof v, &err),
+               TERN_ERR_DEVICE_LOST);
+  cr_expect_eq(tern_vulkan_backend.buffer_read(b, 0, w, sizeof w, &err),
+               TERN_ERR_DEVICE_LOST);
+  tern_vulkan_backend.node_release(dev, prep);
+  tern_vulkan_backend.buffer_free(b);
+  tern_vulkan_backend.device_close(dev);
+  tern_vulkan_backend.shutdown(bctx);
+  cr_expect_eq(tern_vk_validation_message_count(), 0);
+}
+
 /* --------------------------------------------------------- no driver */
 Test(vulkan, missing_driver) {
   /* no ICD: the loader finds no driver; the context still works on CPU */

@@ -18,6 +18,8 @@ unsigned tern_vk_device_tiers(const tern_device *dev);
 int tern_vk_device_cache_state(const tern_device *dev);
 /* Path of the device's pipeline cache file. */
 const char *tern_vk_device_cache_path(const tern_device *dev);
+/* Tests: behave as if the device had been lost. */
+void tern_vk_device_mark_lost(tern_device *dev);
 /* Write the pipeline cache now (done also at device close). */
 void tern_vk_device_cache_save(tern_device *dev);
 

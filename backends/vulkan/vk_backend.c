@@ -337,8 +337,10 @@ static void probe_physdev(tern_backend_ctx *c, tern_vk_physdev *pd) {
   bool extf16 =
       pd->props.apiVersion >= VK_API_VERSION_1_2 ||
       tern_vk_has_device_ext(vk, pd->phys, "VK_KHR_shader_float16_int8");
-  bool extdot = tern_vk_has_device_ext(
-      vk, pd->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+  bool extdot =
+      pd->props.apiVersion >= VK_API_VERSION_1_3 ||
+      tern_vk_has_device_ext(vk, pd->phys,
+                             VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
   void **tail = &f2.pNext;
   *tail = &s16;
   tail = &s16.pNext;
@@ -598,7 +600,9 @@ static tern_status check_range(const tern_buffer *b, size_t off, size_t n,
 
 static tern_status vk_buffer_write(tern_buffer *b, size_t off, const void *src,
                                    size_t n, tern_err *err) {
-  tern_status s = check_range(b, off, n, err);
+  tern_status s = tern_vk_alive(b->dev, err);
+  if (!s)
+    s = check_range(b, off, n, err);
   if (s || !n)
     return s;
   return tern_vk_mem_write(b->dev, b->impl, off, src, n, err);
@@ -606,7 +610,9 @@ static tern_status vk_buffer_write(tern_buffer *b, size_t off, const void *src,
 
 static tern_status vk_buffer_read(tern_buffer *b, size_t off, void *dst,
                                   size_t n, tern_err *err) {
-  tern_status s = check_range(b, off, n, err);
+  tern_status s = tern_vk_alive(b->dev, err);
+  if (!s)
+    s = check_range(b, off, n, err);
   if (s || !n)
     return s;
   return tern_vk_mem_read(b->dev, b->impl, off, dst, n, err);
@@ -770,6 +776,10 @@ const char *tern_vk_device_cache_path(const tern_device *dev) {
 }
 void tern_vk_device_cache_save(tern_device *dev) {
   tern_vk_cache_save(dev);
+}
+void tern_vk_device_mark_lost(tern_device *dev) {
+  if (dev)
+    dev->lost = true;
 }
 
 /* ------------------------------------------------ locked entry points */

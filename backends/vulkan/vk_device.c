@@ -183,6 +183,9 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
   }
   d->available = avail;
   d->force_staging = tern_vk_env_on("TERN_VK_FORCE_STAGING");
+  const char *to = getenv("TERN_VK_TIMEOUT_MS");
+  d->timeout_ns =
+      (to && atol(to) > 0 ? (uint64_t)atol(to) : 120000u) * (uint64_t)1000000;
   const char *gm = getenv("TERN_VK_GEMM");
   d->gemm_mode = !gm                       ? 0
                  : strcmp(gm, "swar") == 0 ? 1
@@ -410,6 +413,8 @@ void tern_vk_mem_free(tern_device *d, tern_vk_mem *m) {
 }
 
 static tern_status begin(tern_device *d, tern_err *err) {
+  if (d->lost)
+    return tern_vk_alive(d, err);
   if (d->recording)
     return TERN_OK;
   VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -421,8 +426,21 @@ static tern_status begin(tern_device *d, tern_err *err) {
   return s;
 }
 
+tern_status tern_vk_alive(const tern_device *d, tern_err *err) {
+  if (d->lost)
+    return tern_err_set(err, TERN_ERR_DEVICE_LOST,
+                        "vulkan: %s was lost (or hung) earlier; destroy the "
+                        "sessions and the context and create them again",
+                        d->pd->props.deviceName);
+  return TERN_OK;
+}
+
 tern_status tern_vk_flush(tern_device *d, tern_err *err) {
-  if (!d || !d->recording)
+  if (!d)
+    return TERN_OK;
+  if (d->lost)
+    return tern_vk_alive(d, err);
+  if (!d->recording)
     return TERN_OK;
   const tern_vk_fns *vk = d->vk;
   d->recording = false;
@@ -435,10 +453,23 @@ tern_status tern_vk_flush(tern_device *d, tern_err *err) {
     si.pCommandBuffers = &d->cmd;
     s = tern_vk_check(vk->vkQueueSubmit(d->queue, 1, &si, d->fence), err,
                       "vkQueueSubmit");
-    if (!s)
-      s = tern_vk_check(
-          vk->vkWaitForFences(d->dev, 1, &d->fence, VK_TRUE, UINT64_MAX), err,
-          "vkWaitForFences");
+    if (!s) {
+      VkResult r =
+          vk->vkWaitForFences(d->dev, 1, &d->fence, VK_TRUE, d->timeout_ns);
+      if (r == VK_TIMEOUT) {
+        d->lost = true; /* still running: nothing may be reset or reused */
+        return tern_err_set(err, TERN_ERR_DEVICE_LOST,
+                            "vulkan: %s did not finish its work within %llu "
+                            "ms (TERN_VK_TIMEOUT_MS); treating it as lost",
+                            d->pd->props.deviceName,
+                            (unsigned long long)(d->timeout_ns / 1000000));
+      }
+      s = tern_vk_check(r, err, "vkWaitForFences");
+    }
+    if (s == TERN_ERR_DEVICE_LOST) {
+      d->lost = true;
+      return s;
+    }
     vk->vkResetFences(d->dev, 1, &d->fence);
   }
   vk->vkResetCommandBuffer(d->cmd, 0);

@@ -193,6 +193,8 @@ struct tern_device {
   uint32_t mem_type;     /* for tensors and weights */
   bool mem_host_visible; /* mem_type is mappable: no staging */
   bool force_staging;    /* TERN_VK_FORCE_STAGING: never map tensors */
+  bool lost;             /* device lost or hung: every call fails fast */
+  uint64_t timeout_ns;   /* TERN_VK_TIMEOUT_MS: longest wait for the GPU */
   uint32_t staging_type; /* host-visible type for staging */
   VkCommandPool cmd_pool;
   VkCommandBuffer cmd;
@@ -231,6 +233,8 @@ tern_status tern_vk_mem_write(tern_device *dev, tern_vk_mem *m,
 tern_status tern_vk_mem_read(tern_device *dev, tern_vk_mem *m,
                              VkDeviceSize offset, void *dst, size_t bytes,
                              tern_err *err);
+/* TERN_ERR_DEVICE_LOST once the device was lost or hung. */
+tern_status tern_vk_alive(const tern_device *dev, tern_err *err);
 /* Submit what was recorded and wait for it. */
 tern_status tern_vk_flush(tern_device *dev, tern_err *err);
 /* A binding for a tensor at byte offset `offset` of m. */
