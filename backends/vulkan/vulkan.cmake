@@ -68,3 +68,10 @@ list(APPEND TERN_PRIVATE_LIBS ${CMAKE_DL_LIBS})
 list(APPEND TERN_OBJ_DEPENDS tern_vk_shaders)
 include_directories(${TERN_VULKAN_INCLUDE_DIR})
 set(TERN_PC_LIBS_PRIVATE "${TERN_PC_LIBS_PRIVATE} -ldl")
+
+# The Vulkan benchmark. bench/CMakeLists.txt (when there is one) builds every
+# bench/*.c itself; until then build this one from here.
+if(TERN_BUILD_BENCH AND NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/bench/CMakeLists.txt)
+  add_executable(bench_vulkan ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_vulkan.c)
+  target_link_libraries(bench_vulkan PRIVATE tern_static)
+endif()
