@@ -21,9 +21,10 @@ void tern_vk_tune_defaults(tern_device *d) {
   tern_vk_tune t = {128, 64, 4, 2, 16, 16384, 1};
   if (p->deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
     /* llvmpipe/lavapipe (vendor 0x10005): one workgroup per CPU thread at a
-     * time, 8-wide SIMD; small workgroups keep both threads busy on GEMV.
+     * time, 8-wide SIMD; small workgroups keep both threads busy on GEMV;
+     * 2 rows per invocation (4 spill its 16 vector registers).
      * Its subgroup broadcast costs more than the texel fetch it saves. */
-    t = (tern_vk_tune){64, 16, 4, 4, 16, 16384, 0};
+    t = (tern_vk_tune){64, 16, 2, 4, 16, 16384, 0};
   } else {
     switch (p->vendorID) {
     case 0x10DE: /* NVIDIA: warps of 32 */
