@@ -255,9 +255,54 @@ Test(vulkan, tier_emulated_dot) {
   tier_test("emulated-dot", NULL);
 }
 
+/* One linear of M x K x N with weights wt on dev: 0 when it matches. */
+static int run_linear(tern_context *ctx, const char *dev, tern_dtype wt,
+                      int64_t M, int64_t K, int64_t N) {
+  vcase c;
+  memset(&c, 0, sizeof c);
+  c.op = TERN_OP_LINEAR;
+  c.wt = wt;
+  c.xnd = c.wnd = 2;
+  c.x[0] = M;
+  c.x[1] = c.w[1] = K;
+  c.w[0] = N;
+  c.bias = true;
+  tu_rng r;
+  tu_seed(&r, 77 + (uint64_t)wt);
+  float *x, *ref = NULL, *got = NULL;
+  size_t n1 = 0, n2 = 0;
+  tern_graph *g = build(&c, &r, &x);
+  int bad = 1;
+  if (tu_run(ctx, g, "ref", true, &x, &ref, &n1) == TERN_OK &&
+      tu_run(ctx, g, dev, true, &x, &got, &n2) == TERN_OK && n1 == n2) {
+    bad = 0;
+    for (size_t k = 0; k < n1 && !bad; k++)
+      bad = wt == TERN_DTYPE_F32
+                ? fabsf(ref[k] - got[k]) > 1e-4f + 1e-4f * fabsf(ref[k])
+                : memcmp(&ref[k], &got[k], 4) != 0;
+  }
+  if (bad)
+    cr_log_error("linear %s %lldx%lldx%lld failed: %s", tern_dtype_name(wt),
+                 (long long)M, (long long)K, (long long)N, tern_last_error());
+  free(x);
+  free(ref);
+  free(got);
+  tern_graph_destroy(g);
+  return bad;
+}
+
 Test(vulkan, min_device) {
   setenv("TERN_VK_MIN_DEVICE", "1", 1);
   tier_test("min-device", "min-device");
+  /* weights above the guaranteed 65536 texels (1 MiB) come in chunks */
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  int f = run_linear(ctx, info.id, TERN_DTYPE_TERNARY, 2, 4096, 1100) +
+          run_linear(ctx, info.id, TERN_DTYPE_I8, 2, 2000, 700) +
+          run_linear(ctx, info.id, TERN_DTYPE_F32, 2, 1000, 300);
+  tern_context_destroy(ctx);
+  cr_expect_eq(f, 0);
+  cr_expect_eq(tern_vk_validation_message_count(), 0);
 }
 
 Test(vulkan, staging) {
@@ -271,39 +316,9 @@ Test(vulkan, split_weights) {
   setenv("TERN_VK_MAX_BUFFER_RANGE", "65536", 1);
   tern_device_info info;
   tern_context *ctx = vk_context(&info);
-  int f = 0;
-  static const tern_dtype wts[] = {TERN_DTYPE_TERNARY, TERN_DTYPE_I8,
-                                   TERN_DTYPE_F32};
-  for (int w = 0; w < 3; w++) {
-    vcase c;
-    memset(&c, 0, sizeof c);
-    c.op = TERN_OP_LINEAR;
-    c.wt = wts[w];
-    c.xnd = c.wnd = 2;
-    c.x[0] = 3;
-    c.x[1] = c.w[1] = 1000;
-    c.w[0] = w == 2 ? 37 : 301;
-    c.bias = true;
-    tu_rng r;
-    tu_seed(&r, 77 + (uint64_t)w);
-    float *x, *ref = NULL, *got = NULL;
-    size_t n1 = 0, n2 = 0;
-    tern_graph *g = build(&c, &r, &x);
-    cr_assert_eq(tu_run(ctx, g, "ref", true, &x, &ref, &n1), TERN_OK);
-    tern_status st = tu_run(ctx, g, info.id, true, &x, &got, &n2);
-    cr_expect_eq(st, TERN_OK, "%s", tern_last_error());
-    if (!st && n1 == n2)
-      for (size_t k = 0; k < n1; k++)
-        if (w == 2 ? fabsf(ref[k] - got[k]) > 1e-4f + 1e-4f * fabsf(ref[k])
-                   : memcmp(&ref[k], &got[k], 4) != 0) {
-          f++;
-          break;
-        }
-    free(x);
-    free(ref);
-    free(got);
-    tern_graph_destroy(g);
-  }
+  int f = run_linear(ctx, info.id, TERN_DTYPE_TERNARY, 3, 1000, 301) +
+          run_linear(ctx, info.id, TERN_DTYPE_I8, 3, 1000, 301) +
+          run_linear(ctx, info.id, TERN_DTYPE_F32, 3, 1000, 37);
   tern_context_destroy(ctx);
   cr_expect_eq(f, 0);
   cr_expect_eq(tern_vk_validation_message_count(), 0);

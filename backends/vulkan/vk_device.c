@@ -170,6 +170,27 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
 
   /* Which optional features to switch on. */
   d->min_device = tern_vk_env_on("TERN_VK_MIN_DEVICE");
+  if (d->min_device) {
+    /* hold the backend to the limits every Vulkan device guarantees */
+    VkPhysicalDeviceLimits *l = &d->limits;
+    if (l->maxTexelBufferElements > 65536)
+      l->maxTexelBufferElements = 65536;
+    if (l->maxStorageBufferRange > (1u << 27))
+      l->maxStorageBufferRange = 1u << 27;
+    if (l->minStorageBufferOffsetAlignment < 256)
+      l->minStorageBufferOffsetAlignment = 256;
+    if (l->minTexelBufferOffsetAlignment < 256)
+      l->minTexelBufferOffsetAlignment = 256;
+    if (l->maxComputeWorkGroupInvocations > 128)
+      l->maxComputeWorkGroupInvocations = 128;
+    if (l->maxComputeWorkGroupSize[0] > 128)
+      l->maxComputeWorkGroupSize[0] = 128;
+    if (l->maxComputeSharedMemorySize > 16384)
+      l->maxComputeSharedMemorySize = 16384;
+    for (int i = 0; i < 3; i++)
+      if (l->maxComputeWorkGroupCount[i] > 65535)
+        l->maxComputeWorkGroupCount[i] = 65535;
+  }
   unsigned avail = 0;
   if (!d->min_device) {
     if (pd->has_8bit && !tern_vk_env_on("TERN_VK_DISABLE_8BIT"))
