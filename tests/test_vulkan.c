@@ -23,6 +23,7 @@ Test(vulkan, not_built) {
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* Each Criterion test runs in its own process: environment set here only
  * affects that test's contexts. */
@@ -342,18 +343,14 @@ static int add_node(tern_graph *g, tern_op op, int n_in, const int *in,
   return out;
 }
 
-Test(vulkan, model_predictions) {
-  /* A small MNIST-shaped CNN (ternary conv + batchnorm + relu, maxpool,
-   * int8 conv + relu6, ternary linear): the planner folds the batchnorm on
-   * the host, so the whole model must be bit-identical to the reference and
-   * every prediction the same. */
-  tern_device_info info;
-  tern_context *ctx = vk_context(&info);
+/* The small MNIST-shaped CNN of the model tests: ternary conv + batchnorm +
+ * relu, maxpool, int8 conv + relu6, ternary linear (batch `batch`). */
+static tern_graph *mnist_cnn(int64_t batch) {
   tu_rng r;
   tu_seed(&r, 2024);
   tern_graph *g;
   cr_assert_eq(tern_graph_create(&g), TERN_OK);
-  int64_t xs[4] = {16, 1, 28, 28}, w1s[4] = {8, 1, 3, 3}, c8[1] = {8};
+  int64_t xs[4] = {batch, 1, 28, 28}, w1s[4] = {8, 1, 3, 3}, c8[1] = {8};
   int64_t w2s[4] = {16, 8, 3, 3}, w3s[2] = {10, 16 * 7 * 7}, b3[1] = {10};
   int x, t;
   cr_assert_eq(tern_graph_add_input(g, "image", 4, xs, &x), TERN_OK);
@@ -386,6 +383,25 @@ Test(vulkan, model_predictions) {
   in[2] = tu_add_f32(g, &r, "b3", 1, b3, -0.1f, 0.1f);
   t = add_node(g, TERN_OP_LINEAR, 3, in, NULL);
   cr_assert_eq(tern_graph_add_output(g, t), TERN_OK);
+  return g;
+}
+
+static int argmax10(const float *v) {
+  int a = 0;
+  for (int k = 1; k < 10; k++)
+    if (v[k] > v[a])
+      a = k;
+  return a;
+}
+
+Test(vulkan, model_predictions) {
+  /* the planner folds the batchnorm on the host, so the whole model must be
+   * bit-identical to the reference and every prediction the same */
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  tern_graph *g = mnist_cnn(16);
+  tu_rng r;
+  tu_seed(&r, 7);
   float *img = malloc(16 * 28 * 28 * sizeof(float));
   tu_fill(&r, img, 16 * 28 * 28, 0.0f, 1.0f);
   float *ref = NULL, *got = NULL;
@@ -397,22 +413,86 @@ Test(vulkan, model_predictions) {
   cr_assert_eq(n1, 160);
   cr_assert_eq(n2, 160);
   int diff_pred = 0;
-  for (int i = 0; i < 16; i++) {
-    int a = 0, b = 0;
-    for (int k = 1; k < 10; k++) {
-      if (ref[i * 10 + k] > ref[i * 10 + a])
-        a = k;
-      if (got[i * 10 + k] > got[i * 10 + b])
-        b = k;
-    }
-    diff_pred += a != b;
-  }
+  for (int i = 0; i < 16; i++)
+    diff_pred += argmax10(ref + 10 * i) != argmax10(got + 10 * i);
   cr_expect_eq(diff_pred, 0, "%d of 16 predictions differ", diff_pred);
   cr_expect_eq(memcmp(ref, got, 160 * sizeof(float)), 0,
                "logits are not bit-identical");
   free(img);
   free(ref);
   free(got);
+  tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+  cr_expect_eq(tern_vk_validation_message_count(), 0);
+}
+
+/* The MNIST test split (idx, gzip) as floats in [0, 1]; NULL if absent. */
+static float *load_mnist_test(int *count) {
+  const char *dir = tu_mnist_dir();
+  if (!dir)
+    return NULL;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
+  gzFile f = gzopen(path, "rb");
+  if (!f)
+    return NULL;
+  unsigned char h[16];
+  float *x = NULL;
+  if (gzread(f, h, 16) == 16 && h[2] == 8 && h[3] == 3) {
+    int n = (h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7];
+    unsigned char *px = malloc((size_t)n * 784);
+    if (px && gzread(f, px, (unsigned)n * 784) == n * 784) {
+      x = malloc((size_t)n * 784 * sizeof(float));
+      for (size_t i = 0; i < (size_t)n * 784; i++)
+        x[i] = (float)px[i] / 255.0f;
+      *count = n;
+    }
+    free(px);
+  }
+  gzclose(f);
+  return x;
+}
+
+Test(vulkan, mnist_predictions) {
+  /* images of the MNIST test split through the CNN: every prediction (and
+   * every logit) identical to the CPU reference. CI runs the first 1000
+   * (llvmpipe is slow at the elementwise ops); TERN_MNIST_IMAGES=0 runs all
+   * 10000. */
+  tern_device_info info;
+  tern_context *ctx = vk_context(&info);
+  int n = 0;
+  float *all = load_mnist_test(&n);
+  if (!all) {
+    tern_context_destroy(ctx);
+    cr_skip_test("MNIST test split not found (TERN_MNIST_DIR)");
+  }
+  const char *lim = getenv("TERN_MNIST_IMAGES");
+  int want = lim ? atoi(lim) : 1000;
+  if (want > 0 && want < n)
+    n = want;
+  const int B = n < 500 ? n : 500;
+  tern_graph *g = mnist_cnn(B);
+  int diff_pred = 0, diff_bits = 0, done = 0;
+  for (int s = 0; s + B <= n; s += B) {
+    float *x = all + (size_t)s * 784, *ref = NULL, *got = NULL;
+    size_t n1 = 0, n2 = 0;
+    cr_assert_eq(tu_run(ctx, g, "ref", true, &x, &ref, &n1), TERN_OK);
+    cr_assert_eq(tu_run(ctx, g, info.id, true, &x, &got, &n2), TERN_OK, "%s",
+                 tern_last_error());
+    for (int i = 0; i < B; i++) {
+      diff_pred += argmax10(ref + 10 * i) != argmax10(got + 10 * i);
+      diff_bits += memcmp(ref + 10 * i, got + 10 * i, 40) != 0;
+    }
+    done += B;
+    free(ref);
+    free(got);
+  }
+  cr_log_info("MNIST: %d images, %d predictions and %d logit rows differ", done,
+              diff_pred, diff_bits);
+  cr_expect_eq(done, n - n % B);
+  cr_expect_eq(diff_pred, 0);
+  cr_expect_eq(diff_bits, 0);
+  free(all);
   tern_graph_destroy(g);
   tern_context_destroy(ctx);
   cr_expect_eq(tern_vk_validation_message_count(), 0);

@@ -242,38 +242,46 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                                           n_spec, &pipe, err);
   if (s)
     return s;
-  uint32_t gy = (M + g->tm - 1) / g->tm;
-  for (int c = 0; c < g->n_chunks; c++) {
-    const tern_vk_wchunk *ch = &g->chunks[c];
-    tern_vk_binding bb = tern_vk_bind(dev, g->bias, 0);
-    if (g->kind == TERN_VK_W_F32) {
-      struct {
-        uint32_t M, N, NC, n0, K4, R, out_off, has_bias, act;
-      } pc = {M, g->N,     ch->nc,      ch->n0, g->Kp / 4,
-              R, out.word, g->has_bias, act};
-      tern_vk_binding b[4] = {x, ch->tb, bb, out};
-      uint32_t gx = ((ch->nc + 3) / 4 + g->wg - 1) / g->wg;
-      s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
-    } else {
-      bool swar = g->kind == TERN_VK_W_SWAR;
-      uint32_t units = swar ? (ch->nc + 7) / 8 : (ch->nc + 3) / 4;
-      uint32_t kw = swar                         ? g->Kp / 8
-                    : g->kind == TERN_VK_W_DOT_T ? g->Kp / 16
-                                                 : g->Kp / 4;
-      struct {
-        uint32_t M, N, NC, n0, KW, stride, R, xq_off, xs_off, xsum_off, out_off,
-            ws_per_tensor, has_bias, act, nch;
-      } pc = {M,           g->N,      units,    ch->n0,
-              kw,          x_stride,  R,        x.word,
-              xs.word,     xsum.word, out.word, g->ws_per_tensor,
-              g->has_bias, act,       ch->nc};
-      tern_vk_binding b[7] = {x,  xs, xsum, ch->tb, tern_vk_bind(dev, g->ws, 0),
-                              bb, out};
-      uint32_t gx = (units + g->wg - 1) / g->wg;
-      s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
+  /* rows in dispatches of at most 65535 workgroups along y */
+  uint32_t max_gy = dev->limits.maxComputeWorkGroupCount[1];
+  if (max_gy > 65535)
+    max_gy = 65535;
+  uint32_t rows_per = max_gy * g->tm;
+  for (uint32_t mb = 0; mb < M; mb += rows_per) {
+    uint32_t mrows = M - mb < rows_per ? M - mb : rows_per;
+    uint32_t gy = (mrows + g->tm - 1) / g->tm;
+    for (int c = 0; c < g->n_chunks; c++) {
+      const tern_vk_wchunk *ch = &g->chunks[c];
+      tern_vk_binding bb = tern_vk_bind(dev, g->bias, 0);
+      if (g->kind == TERN_VK_W_F32) {
+        struct {
+          uint32_t M, N, NC, n0, K4, R, out_off, has_bias, act, mb;
+        } pc = {M, g->N,     ch->nc,      ch->n0, g->Kp / 4,
+                R, out.word, g->has_bias, act,    mb};
+        tern_vk_binding b[4] = {x, ch->tb, bb, out};
+        uint32_t gx = ((ch->nc + 3) / 4 + g->wg - 1) / g->wg;
+        s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
+      } else {
+        bool swar = g->kind == TERN_VK_W_SWAR;
+        uint32_t units = swar ? (ch->nc + 7) / 8 : (ch->nc + 3) / 4;
+        uint32_t kw = swar                         ? g->Kp / 8
+                      : g->kind == TERN_VK_W_DOT_T ? g->Kp / 16
+                                                   : g->Kp / 4;
+        struct {
+          uint32_t M, N, NC, n0, KW, stride, R, xq_off, xs_off, xsum_off,
+              out_off, ws_per_tensor, has_bias, act, nch, mb;
+        } pc = {M,           g->N,      units,    ch->n0,
+                kw,          x_stride,  R,        x.word,
+                xs.word,     xsum.word, out.word, g->ws_per_tensor,
+                g->has_bias, act,       ch->nc,   mb};
+        tern_vk_binding b[7] = {
+            x, xs, xsum, ch->tb, tern_vk_bind(dev, g->ws, 0), bb, out};
+        uint32_t gx = (units + g->wg - 1) / g->wg;
+        s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
+      }
+      if (s)
+        return s;
     }
-    if (s)
-      return s;
   }
   return TERN_OK;
 }

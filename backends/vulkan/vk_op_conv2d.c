@@ -43,8 +43,7 @@ static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   uint64_t lim = dev->limits.maxStorageBufferRange;
   if (rows * (Kc + 32) / 4 > dev->limits.maxTexelBufferElements)
     return false;
-  return col_bytes <= lim && rows <= (uint64_t)65535 * dev->tune.gemm_tm / 2 &&
-         rows < ((uint64_t)1 << 31);
+  return col_bytes <= lim && rows < ((uint64_t)1 << 31);
 }
 
 static tern_status conv_run(tern_device *dev, tern_vk_node *n,

@@ -66,7 +66,7 @@ static bool lin_supports(tern_device *dev, const tern_exec_node *n) {
   if (xq_bytes > dev->limits.maxStorageBufferRange ||
       xq_bytes / 16 > dev->limits.maxTexelBufferElements)
     return false;
-  return (uint64_t)M <= (uint64_t)65535 * dev->tune.gemm_tm / 2;
+  return (uint64_t)M < ((uint64_t)1 << 31);
 }
 
 static tern_status lin_run(tern_device *dev, tern_vk_node *n,

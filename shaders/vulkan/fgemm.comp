@@ -26,6 +26,7 @@ layout(push_constant) uniform P {
   uint K4;  // texels per x row and weight rows
   uint R;
   uint out_off, has_bias, act;
+  uint mb; // first row of this dispatch (large M is split)
 } p;
 
 void store4(uint m, uint q, vec4 acc) {
@@ -46,7 +47,7 @@ void store4(uint m, uint q, vec4 acc) {
 
 void main() {
   uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
-  uint m0 = gl_WorkGroupID.y * TM;
+  uint m0 = p.mb + gl_WorkGroupID.y * TM;
   uint NQ = (p.NC + 3u) / 4u;
   int wb = int(4u * min(q, NQ - 1u));
   int NC4 = int(4u * NQ);

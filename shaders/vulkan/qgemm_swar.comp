@@ -48,6 +48,7 @@ layout(push_constant) uniform P {
   uint xq_off, xs_off, xsum_off, out_off;
   uint ws_per_tensor, has_bias, act;
   uint NCH;     // real channels in this chunk
+  uint mb;      // first row of this dispatch (large M is split)
 } p;
 
 #include "qgemm_epilogue.glsl"
@@ -75,7 +76,7 @@ void store8(uint m, uint q, ivec4 lo, ivec4 hi) {
 
 void main() {
   uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
-  uint m0 = gl_WorkGroupID.y * TM;
+  uint m0 = p.mb + gl_WorkGroupID.y * TM;
   uint qi = min(q, p.NQ - 1u);
   uint rs = p.Kp4 / 4u;
   int r0 = int(min(m0, p.M - 1u) * rs);
