@@ -465,7 +465,6 @@ tern_status tern_vk_flush(tern_device *d, tern_err *err) {
     return TERN_OK;
   const tern_vk_fns *vk = d->vk;
   d->recording = false;
-  d->dispatches = 0;
   tern_status s =
       tern_vk_check(vk->vkEndCommandBuffer(d->cmd), err, "vkEndCommandBuffer");
   if (!s) {
@@ -680,7 +679,6 @@ tern_status tern_vk_dispatch(tern_device *d, const tern_vk_pipeline *p,
                                VK_PIPELINE_STAGE_TRANSFER_BIT |
                                VK_PIPELINE_STAGE_HOST_BIT,
                            0, 1, &mb, 0, NULL, 0, NULL);
-  d->dispatches++;
   return TERN_OK;
 }
 

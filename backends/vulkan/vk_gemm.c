@@ -137,7 +137,6 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
   g->K = K;
   g->Kp = tern_vk_gemm_kp(g->kind, K);
   g->wg = dev->tune.gemm_wg;
-  g->tn = dev->tune.gemm_tn;
   g->tm =
       M <= 1 ? 1 : (M < dev->tune.gemm_tm ? (uint32_t)M : dev->tune.gemm_tm);
   if (g->tm > 4)
@@ -226,7 +225,7 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                              tern_vk_binding xs, tern_vk_binding xsum,
                              uint32_t M, uint32_t R, tern_vk_binding out,
                              uint32_t act, tern_err *err) {
-  uint32_t spec[3] = {g->wg, g->tm, g->tn};
+  uint32_t spec[2] = {g->wg, g->tm};
   bool fl = g->kind == TERN_VK_W_F32;
   int n_spec = 2;
   const tern_vk_pipeline *pipe;

@@ -23,10 +23,10 @@ typedef struct tern_vk_wchunk {
 
 typedef struct tern_vk_gemm {
   tern_vk_wkind kind;
-  bool use_dot;   /* OpSDotKHR (else emulated) for W_DOT_T / W_I8 */
-  uint32_t N;     /* total output channels of the node */
-  uint32_t K, Kp; /* reduction length, padded length */
-  uint32_t tm, tn, wg;
+  bool use_dot;    /* OpSDotKHR (else emulated) for W_DOT_T / W_I8 */
+  uint32_t N;      /* total output channels of the node */
+  uint32_t K, Kp;  /* reduction length, padded length */
+  uint32_t tm, wg; /* rows per invocation, workgroup size */
   tern_vk_wchunk chunks[64];
   int n_chunks;
   tern_vk_mem *ws, *bias;

@@ -101,9 +101,7 @@ enum {
 typedef struct tern_vk_tune {
   uint32_t wg_size;    /* elementwise / reduction workgroup size */
   uint32_t gemm_wg;    /* invocations per workgroup in the quantized GEMM */
-  uint32_t gemm_tm;    /* rows (M) per invocation, 1..8 */
-  uint32_t gemm_tn;    /* output-channel pairs per invocation, 1..4 */
-  uint32_t fgemm_tile; /* f32 GEMM tile edge (shared memory tiles) */
+  uint32_t gemm_tm;    /* rows (M) per invocation, 1..4 */
   uint32_t max_shared; /* bytes of shared memory a kernel may use */
   uint32_t sg_bcast;   /* subgroup tier: share x rows by broadcast */
 } tern_vk_tune;
@@ -200,7 +198,6 @@ struct tern_device {
   VkCommandBuffer cmd;
   VkFence fence;
   bool recording;
-  int dispatches; /* recorded since the last submit */
   VkDescriptorPool *pools;
   int n_pools, cur_pool;
   tern_vk_layout lay[24];
@@ -323,8 +320,5 @@ extern const tern_vk_op_impl tern_vk_op_linear, tern_vk_op_conv2d,
     tern_vk_op_copy, tern_vk_op_concat, tern_vk_op_softmax, tern_vk_op_norm,
     tern_vk_op_matmul, tern_vk_op_causal_mask, tern_vk_op_rope,
     tern_vk_op_permute;
-
-/* The quantized GEMM shared by linear (and usable by conv via im2col). */
-typedef struct tern_vk_qweights tern_vk_qweights;
 
 #endif

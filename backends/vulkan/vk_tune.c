@@ -18,29 +18,29 @@ static uint32_t pow2_floor(uint32_t v) {
 void tern_vk_tune_defaults(tern_device *d) {
   const VkPhysicalDeviceProperties *p = &d->pd->props;
   uint32_t sg = d->pd->subgroup_size ? d->pd->subgroup_size : 32;
-  tern_vk_tune t = {128, 64, 4, 2, 16, 16384, 1};
+  tern_vk_tune t = {128, 64, 4, 16384, 1};
   if (p->deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
     /* llvmpipe/lavapipe (vendor 0x10005): one workgroup per CPU thread at a
      * time, 8-wide SIMD; small workgroups keep both threads busy on GEMV;
      * 2 rows per invocation (4 spill its 16 vector registers).
      * Its subgroup broadcast costs more than the texel fetch it saves. */
-    t = (tern_vk_tune){64, 16, 2, 4, 16, 16384, 0};
+    t = (tern_vk_tune){64, 16, 2, 16384, 0};
   } else {
     switch (p->vendorID) {
     case 0x10DE: /* NVIDIA: warps of 32 */
-      t = (tern_vk_tune){256, 128, 4, 2, 16, 32768, 1};
+      t = (tern_vk_tune){256, 128, 4, 32768, 1};
       break;
     case 0x1002: /* AMD: wave64 (or wave32 on RDNA) */
-      t = (tern_vk_tune){256, sg >= 64 ? 64 : 128, 4, 2, 16, 32768, 1};
+      t = (tern_vk_tune){256, sg >= 64 ? 64 : 128, 4, 32768, 1};
       break;
     case 0x8086: /* Intel: SIMD8/16/32 */
-      t = (tern_vk_tune){128, 64, 4, 2, 16, 32768, 1};
+      t = (tern_vk_tune){128, 64, 4, 32768, 1};
       break;
     case 0x13B5: /* Arm Mali: small register files */
-      t = (tern_vk_tune){128, 64, 2, 2, 8, 16384, 1};
+      t = (tern_vk_tune){128, 64, 2, 16384, 1};
       break;
     case 0x5143: /* Qualcomm Adreno: wave 64/128 */
-      t = (tern_vk_tune){128, sg >= 128 ? 128 : 64, 2, 2, 8, 16384, 1};
+      t = (tern_vk_tune){128, sg >= 128 ? 128 : 64, 2, 16384, 1};
       break;
     default:
       break;
@@ -58,8 +58,6 @@ void tern_vk_tune_defaults(tern_device *d) {
         t.gemm_wg = v;
       else if (sscanf(tok, "tm=%u", &v) == 1)
         t.gemm_tm = v;
-      else if (sscanf(tok, "tn=%u", &v) == 1)
-        t.gemm_tn = v;
       else if (sscanf(tok, "sg_bcast=%u", &v) == 1)
         t.sg_bcast = v != 0;
     }
@@ -85,9 +83,7 @@ void tern_vk_tune_defaults(tern_device *d) {
     t.wg_size = cap;
   if (t.gemm_wg == 0 || t.gemm_wg > max_inv)
     t.gemm_wg = max_inv < 64 ? max_inv : 64;
-  if (t.gemm_tm < 1 || t.gemm_tm > 8)
+  if (t.gemm_tm < 1 || t.gemm_tm > 4)
     t.gemm_tm = 4;
-  if (t.gemm_tn < 1 || t.gemm_tn > 4)
-    t.gemm_tn = 2;
   d->tune = t;
 }
