@@ -206,6 +206,69 @@ static int run_cases(tern_context *ctx, const char *dev, const char *tier) {
   return failures;
 }
 
+/* A few non-GEMM ops (exact ones): relu, maxpool, broadcast add, concat. */
+static int run_misc(tern_context *ctx, const char *dev, const char *tier) {
+  int failures = 0;
+  for (int k = 0; k < 4; k++) {
+    tern_graph *g;
+    cr_assert_eq(tern_graph_create(&g), TERN_OK);
+    int64_t s4[4] = {2, 3, 9, 7}, sh2[2] = {9, 7}, s4b[4] = {2, 5, 9, 7};
+    int a, b, out;
+    cr_assert_eq(tern_graph_add_input(g, "a", 4, s4, &a), TERN_OK);
+    tern_node_desc nd;
+    memset(&nd, 0, sizeof nd);
+    nd.size = sizeof nd;
+    nd.n_inputs = 1;
+    nd.inputs[0] = a;
+    int n_in = 1;
+    if (k == 0) {
+      nd.op = TERN_OP_RELU;
+    } else if (k == 1) {
+      nd.op = TERN_OP_MAXPOOL2D;
+      nd.params.kernel[0] = nd.params.kernel[1] = 3;
+      nd.params.stride[0] = nd.params.stride[1] = 2;
+      nd.params.pad[0] = nd.params.pad[1] = 1;
+    } else if (k == 2) {
+      nd.op = TERN_OP_ADD;
+      cr_assert_eq(tern_graph_add_input(g, "b", 2, sh2, &b), TERN_OK);
+      nd.inputs[1] = b;
+      nd.n_inputs = n_in = 2;
+    } else {
+      nd.op = TERN_OP_CONCAT;
+      nd.params.axis = 1;
+      cr_assert_eq(tern_graph_add_input(g, "b", 4, s4b, &b), TERN_OK);
+      nd.inputs[1] = b;
+      nd.n_inputs = n_in = 2;
+    }
+    cr_assert_eq(tern_graph_add_node(g, &nd, &out), TERN_OK, "%s",
+                 tern_graph_errmsg(g));
+    cr_assert_eq(tern_graph_add_output(g, out), TERN_OK);
+    float *x[2];
+    tu_rng r;
+    tu_seed(&r, 100 + (uint64_t)k);
+    for (int i = 0; i < n_in; i++) {
+      size_t cnt = tu_input_elems(g, i);
+      x[i] = malloc(cnt * sizeof(float));
+      tu_fill(&r, x[i], cnt, -2.0f, 2.0f);
+    }
+    float *ref = NULL, *got = NULL;
+    size_t n1 = 0, n2 = 0;
+    tern_status s1 = tu_run(ctx, g, "ref", true, x, &ref, &n1);
+    tern_status s2 = tu_run(ctx, g, dev, true, x, &got, &n2);
+    if (s1 || s2 || n1 != n2 || memcmp(ref, got, n1 * sizeof(float))) {
+      failures++;
+      cr_log_error("FAIL tier=%s op=%s: %s %s", tier, tern_op_name(nd.op),
+                   tern_status_name(s1), tern_status_name(s2));
+    }
+    for (int i = 0; i < n_in; i++)
+      free(x[i]);
+    free(ref);
+    free(got);
+    tern_graph_destroy(g);
+  }
+  return failures;
+}
+
 /* Set up a tier, run all cases, require exactness and a silent validation
  * layer; `want` must appear in the device's feature line (NULL: any). */
 static void tier_test(const char *tier, const char *want) {
@@ -216,7 +279,7 @@ static void tier_test(const char *tier, const char *want) {
     tern_context_destroy(ctx);
     cr_skip_test("device has no %s tier", want);
   }
-  int f = run_cases(ctx, info.id, tier);
+  int f = run_cases(ctx, info.id, tier) + run_misc(ctx, info.id, tier);
   tern_context_destroy(ctx);
   cr_expect_eq(f, 0, "%d cases failed on tier %s", f, tier);
   if (!tern_vk_validation_active())
@@ -310,6 +373,13 @@ Test(vulkan, staging) {
   /* the discrete-GPU path: device-only tensors, copies through staging */
   setenv("TERN_VK_FORCE_STAGING", "1", 1);
   tier_test("staging", NULL);
+}
+
+Test(vulkan, storage_paths) {
+  /* without texel views of the arena every kernel reads activations as
+   * storage buffers (what devices with small texel limits do) */
+  setenv("TERN_VK_NO_ARENA_VIEWS", "1", 1);
+  tier_test("storage-paths", NULL);
 }
 
 Test(vulkan, split_weights) {

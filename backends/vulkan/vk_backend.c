@@ -562,6 +562,8 @@ static tern_status vk_buffer_alloc(tern_device *dev, size_t bytes,
   /* A float texel view of the arena lets kernels read activations four at
    * a time through the texture path (arena offsets are 256-byte aligned). */
   uint64_t padded = ((uint64_t)bytes + 15) & ~(uint64_t)15;
+  if (tern_vk_env_on("TERN_VK_NO_ARENA_VIEWS"))
+    padded = 0; /* tests: the storage-buffer paths */
   if (padded / 16 <= dev->limits.maxTexelBufferElements && padded) {
     VkBufferViewCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
     ci.buffer = m->buf;
@@ -570,6 +572,15 @@ static tern_status vk_buffer_alloc(tern_device *dev, size_t bytes,
     if (dev->vk->vkCreateBufferView(dev->dev, &ci, NULL, &m->fview) !=
         VK_SUCCESS)
       m->fview = VK_NULL_HANDLE;
+  }
+  if (padded / 4 <= dev->limits.maxTexelBufferElements && padded) {
+    VkBufferViewCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
+    ci.buffer = m->buf;
+    ci.format = VK_FORMAT_R32_SFLOAT;
+    ci.range = padded;
+    if (dev->vk->vkCreateBufferView(dev->dev, &ci, NULL, &m->f1view) !=
+        VK_SUCCESS)
+      m->f1view = VK_NULL_HANDLE;
   }
   b->dev = dev;
   b->bytes = bytes;

@@ -10,6 +10,8 @@
 
 bool tern_vk_has_device_ext(const tern_vk_fns *vk, VkPhysicalDevice pd,
                             const char *name);
+static tern_status node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
+                             VkFormat fmt, tern_vk_binding *out, tern_err *err);
 
 static int find_mem_type(const VkPhysicalDeviceMemoryProperties *mp,
                          uint32_t bits, VkMemoryPropertyFlags want) {
@@ -424,6 +426,8 @@ void tern_vk_mem_free(tern_device *d, tern_vk_mem *m) {
     return;
   if (m->fview)
     d->vk->vkDestroyBufferView(d->dev, m->fview, NULL);
+  if (m->f1view)
+    d->vk->vkDestroyBufferView(d->dev, m->f1view, NULL);
   if (m->map)
     d->vk->vkUnmapMemory(d->dev, m->mem);
   if (m->buf)
@@ -587,6 +591,7 @@ tern_vk_binding tern_vk_bind(const tern_device *d, const tern_vk_mem *m,
     range = d->limits.maxStorageBufferRange & ~(VkDeviceSize)3;
   b.mem = m;
   b.fview = m->fview;
+  b.f1view = m->f1view;
   b.offset = base;
   b.range = range;
   b.word = (uint32_t)((offset - base) / 4);
@@ -712,12 +717,36 @@ tern_status tern_vk_upload_const(tern_device *d, tern_vk_node *n, int i,
   return tern_vk_mem_write(d, m, 0, v->data, bytes, err);
 }
 
+tern_status tern_vk_node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
+                              VkFormat fmt, tern_vk_binding *out,
+                              tern_err *err) {
+  return node_view(d, n, m, fmt, out, err);
+}
+
+bool tern_vk_texel1(tern_vk_binding *b) {
+  if (!b->f1view)
+    return false;
+  b->word = (uint32_t)(b->offset / 4 + b->word);
+  b->offset = 0;
+  b->view = b->f1view;
+  return true;
+}
+
 tern_status tern_vk_run_1d(tern_device *d, const char *shader, int n_bind,
                            const tern_vk_binding *b, const void *push,
                            size_t push_bytes, uint64_t count, tern_err *err) {
+  return tern_vk_run_1d_ex(d, shader, n_bind, 0, b, push, push_bytes, count,
+                           err);
+}
+
+tern_status tern_vk_run_1d_ex(tern_device *d, const char *shader, int n_bind,
+                              uint32_t texel_mask, const tern_vk_binding *b,
+                              const void *push, size_t push_bytes,
+                              uint64_t count, tern_err *err) {
   uint32_t spec[1] = {d->tune.wg_size};
   const tern_vk_pipeline *p;
-  tern_status s = tern_vk_pipeline_get(d, shader, n_bind, spec, 1, &p, err);
+  tern_status s =
+      tern_vk_pipeline_get_ex(d, shader, n_bind, texel_mask, spec, 1, &p, err);
   if (s)
     return s;
   if (count == 0)
@@ -746,7 +775,11 @@ static tern_status node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
                              VkFormat fmt, tern_vk_binding *out,
                              tern_err *err) {
   VkDeviceSize bytes = (m->bytes + 15) & ~(VkDeviceSize)15;
-  if (bytes / 16 > d->limits.maxTexelBufferElements || bytes == 0)
+  VkDeviceSize texel = fmt == VK_FORMAT_R32_SINT || fmt == VK_FORMAT_R32_UINT ||
+                               fmt == VK_FORMAT_R32_SFLOAT
+                           ? 4
+                           : 16;
+  if (bytes / texel > d->limits.maxTexelBufferElements || bytes == 0)
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
                         "vulkan: %llu bytes exceed maxTexelBufferElements",
                         (unsigned long long)m->bytes);

@@ -138,7 +138,8 @@ typedef struct tern_vk_mem {
   VkDeviceSize bytes;
   void *map; /* persistent mapping when host-visible */
   bool coherent;
-  VkBufferView fview; /* RGBA32F view of the whole buffer (arenas), or 0 */
+  VkBufferView fview;  /* RGBA32F view of the whole buffer (arenas), or 0 */
+  VkBufferView f1view; /* R32_SFLOAT view of the whole buffer, or 0 */
 } tern_vk_mem;
 
 typedef struct tern_vk_pipeline {
@@ -168,6 +169,7 @@ typedef struct tern_vk_binding {
   const tern_vk_mem *mem;
   VkBufferView view;   /* set: bound as a uniform texel buffer (RGBA32UI) */
   VkBufferView fview;  /* the memory's RGBA32F view, if it has one */
+  VkBufferView f1view; /* the memory's R32_SFLOAT view, if it has one */
   VkDeviceSize offset; /* byte offset of the bound range (aligned) */
   VkDeviceSize range;
   uint32_t word; /* offset of the tensor in 4-byte words in the range */
@@ -295,6 +297,10 @@ tern_vk_mem *tern_vk_node_scratch(tern_device *dev, tern_vk_node *n,
 tern_status tern_vk_node_texel(tern_device *dev, tern_vk_node *n,
                                tern_vk_mem *m, tern_vk_binding *out,
                                tern_err *err);
+/* A view of m in any format (owned by n). */
+tern_status tern_vk_node_view(tern_device *dev, tern_vk_node *n, tern_vk_mem *m,
+                              VkFormat fmt, tern_vk_binding *out,
+                              tern_err *err);
 /* Same as RGBA32F (float data). */
 tern_status tern_vk_node_texel_f32(tern_device *dev, tern_vk_node *n,
                                    tern_vk_mem *m, tern_vk_binding *out,
@@ -305,6 +311,14 @@ tern_status tern_vk_node_texel_f32(tern_device *dev, tern_vk_node *n,
 tern_status tern_vk_run_1d(tern_device *dev, const char *shader, int n_bind,
                            const tern_vk_binding *b, const void *push,
                            size_t push_bytes, uint64_t count, tern_err *err);
+/* Same with the bindings of texel_mask as uniform texel buffers. */
+tern_status tern_vk_run_1d_ex(tern_device *dev, const char *shader, int n_bind,
+                              uint32_t texel_mask, const tern_vk_binding *b,
+                              const void *push, size_t push_bytes,
+                              uint64_t count, tern_err *err);
+/* Rebind b through its memory's R32_SFLOAT view (element-wise texel reads,
+ * absolute word offset); false when the memory has none. */
+bool tern_vk_texel1(tern_vk_binding *b);
 /* Same, one workgroup per row (`rows` workgroups). */
 tern_status tern_vk_run_rows(tern_device *dev, const char *shader, int n_bind,
                              const tern_vk_binding *b, const void *push,

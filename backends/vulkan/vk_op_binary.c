@@ -35,15 +35,23 @@ static tern_status bin_run(tern_device *dev, tern_vk_node *n,
   pc.n = (uint32_t)cnt;
   pc.ndim = d->ndim;
   pc.op = n->node.op == TERN_OP_MUL;
-  pc.a_off = io[0].word;
-  pc.b_off = io[1].word;
-  pc.y_off = io[2].word;
+  tern_vk_binding b[3] = {io[0], io[1], io[2]};
+  /* texel reads only when both inputs have a view (constants have none) */
+  bool tx = b[0].f1view && b[1].f1view;
+  if (tx) {
+    tern_vk_texel1(&b[0]);
+    tern_vk_texel1(&b[1]);
+  }
+  pc.a_off = b[0].word;
+  pc.b_off = b[1].word;
+  pc.y_off = b[2].word;
   for (int i = 0; i < 6; i++) {
     pc.dims[i] = d->dims[i];
     pc.sa[i] = d->sa[i];
     pc.sb[i] = d->sb[i];
   }
-  return tern_vk_run_1d(dev, "binary", 3, io, &pc, sizeof pc, cnt, err);
+  return tern_vk_run_1d_ex(dev, tx ? "binary_tx" : "binary", 3, tx ? 3 : 0, b,
+                           &pc, sizeof pc, cnt, err);
 }
 
 static tern_status bin_prepare(tern_device *dev, tern_vk_node *n,

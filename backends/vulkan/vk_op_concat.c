@@ -21,13 +21,14 @@ static tern_status cat_run(tern_device *dev, tern_vk_node *n,
     const tern_view *x = &n->node.in[i];
     uint32_t inner = (uint32_t)x->shape[ax] * inner_tail;
     uint64_t cnt = (uint64_t)tern_view_numel(x);
+    tern_vk_binding b[2] = {io[i], io[n->node.n_inputs]};
+    bool tx = tern_vk_texel1(&b[0]);
     struct {
       uint32_t n, inner, out_inner, off, x_off, y_off;
-    } pc = {(uint32_t)cnt, inner,      out_inner,
-            off,           io[i].word, io[n->node.n_inputs].word};
-    tern_vk_binding b[2] = {io[i], io[n->node.n_inputs]};
+    } pc = {(uint32_t)cnt, inner, out_inner, off, b[0].word, b[1].word};
     tern_status s =
-        tern_vk_run_1d(dev, "copy_region", 2, b, &pc, sizeof pc, cnt, err);
+        tern_vk_run_1d_ex(dev, tx ? "copy_region_tx" : "copy_region", 2,
+                          tx ? 1 : 0, b, &pc, sizeof pc, cnt, err);
     if (s)
       return s;
     off += inner;

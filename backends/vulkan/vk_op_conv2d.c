@@ -11,10 +11,11 @@
 typedef struct conv_data {
   uint32_t N, C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
   uint32_t ICg, OCg, Kc, stride;
-  bool quant, packed;
+  bool quant;
   tern_vk_gemm *g; /* one per group */
   tern_vk_mem *xq, *xs, *xsum, *col, *rsum;
   tern_vk_binding col_tb; /* col as a texel buffer for the integer GEMM */
+  tern_vk_binding xq_t1;  /* xq as R32_SINT texels for im2col */
 } conv_data;
 
 tern_status tern_vk_act_quant(tern_device *dev, bool packed, tern_vk_binding x,
@@ -56,18 +57,21 @@ static tern_status conv_run(tern_device *dev, tern_vk_node *n,
   tern_vk_binding rsum = tern_vk_bind(dev, d->rsum, 0);
   tern_vk_binding src = io[0], xs = io[0];
   tern_status s;
+  bool tx;
   if (d->quant) {
-    src = tern_vk_bind(dev, d->xq, 0);
     xs = tern_vk_bind(dev, d->xs, 0);
     s = tern_vk_act_quant(dev, false, io[0], d->N, d->C * d->H * d->W,
-                          d->C * d->H * d->W, src, xs,
+                          d->C * d->H * d->W, tern_vk_bind(dev, d->xq, 0), xs,
                           tern_vk_bind(dev, d->xsum, 0), err);
     if (s)
       return s;
+    src = d->xq_t1; /* element-wise texel reads of the int8 codes */
+    tx = true;
+  } else {
+    tx = tern_vk_texel1(&src);
   }
-  const char *im2col = !d->quant   ? "im2col_f32"
-                       : d->packed ? "im2col_packed"
-                                   : "im2col";
+  const char *im2col =
+      !d->quant ? (tx ? "im2col_f32_tx" : "im2col_f32") : "im2col_packed_tx";
   for (uint32_t g = 0; g < d->G; g++) {
     struct {
       uint32_t C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, ICg, c0, Kc,
@@ -76,7 +80,8 @@ static tern_status conv_run(tern_device *dev, tern_vk_node *n,
             d->sh,      d->sw, d->ph,     d->pw, d->dh,   d->dw, d->ICg,
             g * d->ICg, d->Kc, d->stride, rows,  src.word};
     tern_vk_binding b[3] = {src, col, rsum};
-    if ((s = tern_vk_run_1d(dev, im2col, 3, b, &pc, sizeof pc, rows, err)))
+    if ((s = tern_vk_run_1d_ex(dev, im2col, 3, tx ? 1 : 0, b, &pc, sizeof pc,
+                               rows, err)))
       return s;
     if ((s = tern_vk_gemm_run(dev, &d->g[g], d->col_tb, d->stride, xs, rsum,
                               rows, d->OH * d->OW, out, act, err)))
@@ -143,7 +148,6 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
     }
   }
   d->quant = w->dtype != TERN_DTYPE_F32;
-  d->packed = true; /* every integer kernel reads 4 int8 per word */
   /* f32: rows padded to Kp (multiple of 4) floats; integer: Kp/4 words */
   d->stride = !d->quant ? d->g[0].Kp : d->g[0].Kp / 4;
   if (!(d->col =
@@ -159,7 +163,7 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
       !(d->xs = tern_vk_node_scratch(dev, n, d->N * 4, err)) ||
       !(d->xsum = tern_vk_node_scratch(dev, n, d->N * 4, err)))
     return err->status;
-  return TERN_OK;
+  return tern_vk_node_view(dev, n, d->xq, VK_FORMAT_R32_SINT, &d->xq_t1, err);
 }
 
 const tern_vk_op_impl tern_vk_op_conv2d = {conv_supports, conv_prepare};

@@ -28,11 +28,13 @@ static tern_status elt_run(tern_device *dev, tern_vk_node *n,
     act = TERN_ACT_NONE;
   }
   uint64_t cnt = (uint64_t)tern_view_numel(&n->node.out);
+  tern_vk_binding b[2] = {io[0], io[1]};
+  bool tx = tern_vk_texel1(&b[0]);
   struct {
     uint32_t n, x_off, y_off, act;
-  } pc = {(uint32_t)cnt, io[0].word, io[1].word, act};
-  tern_vk_binding b[2] = {io[0], io[1]};
-  return tern_vk_run_1d(dev, "eltwise", 2, b, &pc, sizeof pc, cnt, err);
+  } pc = {(uint32_t)cnt, b[0].word, b[1].word, act};
+  return tern_vk_run_1d_ex(dev, tx ? "eltwise_tx" : "eltwise", 2, tx ? 1 : 0, b,
+                           &pc, sizeof pc, cnt, err);
 }
 
 static tern_status elt_prepare(tern_device *dev, tern_vk_node *n,

@@ -76,12 +76,14 @@ static tern_status lin_run(tern_device *dev, tern_vk_node *n,
   uint32_t act = (uint32_t)n->node.params.activation;
   if (!d->quant) {
     /* x into rows padded to Kp (the padding stays zero), read as texels */
+    tern_vk_binding b[2] = {io[0], tern_vk_bind(dev, d->xq, 0)};
+    bool tx = tern_vk_texel1(&b[0]);
     struct {
       uint32_t n, inner, out_inner, off, x_off, y_off;
-    } pc = {d->M * d->K, d->K, d->g.Kp, 0, io[0].word, 0};
-    tern_vk_binding b[2] = {io[0], tern_vk_bind(dev, d->xq, 0)};
-    tern_status s = tern_vk_run_1d(dev, "copy_region", 2, b, &pc, sizeof pc,
-                                   (uint64_t)d->M * d->K, err);
+    } pc = {d->M * d->K, d->K, d->g.Kp, 0, b[0].word, 0};
+    tern_status s = tern_vk_run_1d_ex(
+        dev, tx ? "copy_region_tx" : "copy_region", 2, tx ? 1 : 0, b, &pc,
+        sizeof pc, (uint64_t)d->M * d->K, err);
     if (s)
       return s;
     return tern_vk_gemm_run(dev, &d->g, d->xq_tb, d->g.Kp, io[0], io[0], d->M,

@@ -20,8 +20,10 @@ static tern_status pool_run(tern_device *dev, tern_vk_node *n,
   pc.W = (uint32_t)x->shape[3];
   pc.OH = (uint32_t)y->shape[2];
   pc.OW = (uint32_t)y->shape[3];
-  pc.x_off = io[0].word;
-  pc.y_off = io[1].word;
+  tern_vk_binding b[2] = {io[0], io[1]};
+  bool tx = tern_vk_texel1(&b[0]);
+  pc.x_off = b[0].word;
+  pc.y_off = b[1].word;
   if (n->node.op == TERN_OP_GLOBAL_AVGPOOL) {
     pc.mode = 1;
     pc.kh = pc.H;
@@ -38,7 +40,8 @@ static tern_status pool_run(tern_device *dev, tern_vk_node *n,
     pc.pw = (uint32_t)p->pad[1];
     pc.include_pad = p->count_include_pad != 0;
   }
-  return tern_vk_run_1d(dev, "pool", 2, io, &pc, sizeof pc, cnt, err);
+  return tern_vk_run_1d_ex(dev, tx ? "pool_tx" : "pool", 2, tx ? 1 : 0, b, &pc,
+                           sizeof pc, cnt, err);
 }
 
 static tern_status pool_prepare(tern_device *dev, tern_vk_node *n,

@@ -7,8 +7,24 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer B { float b[]; };
+#ifdef TEXEL
+// one float per texel (R32_SFLOAT view): llvmpipe gathers texel fetches for
+// all lanes at once, where it loads storage buffers lane by lane
+layout(binding = 0) uniform samplerBuffer a_t;
+#define LD_A(i) texelFetch(a_t, int(i)).x
+#else
+layout(std430, binding = 0) readonly buffer A_B { float a[]; };
+#define LD_A(i) a[i]
+#endif
+#ifdef TEXEL
+// one float per texel (R32_SFLOAT view): llvmpipe gathers texel fetches for
+// all lanes at once, where it loads storage buffers lane by lane
+layout(binding = 1) uniform samplerBuffer b_t;
+#define LD_B(i) texelFetch(b_t, int(i)).x
+#else
+layout(std430, binding = 1) readonly buffer B_B { float b[]; };
+#define LD_B(i) b[i]
+#endif
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P {
   uint n, ndim, op; // op 0 add, 1 mul
@@ -27,7 +43,7 @@ void main() {
     ia += c * p.sa[d];
     ib += c * p.sb[d];
   }
-  float va = a[p.a_off + ia], vb = b[p.b_off + ib];
+  float va = LD_A(p.a_off + ia), vb = LD_B(p.b_off + ib);
   precise float v = p.op == 0u ? va + vb : va * vb;
   y[p.y_off + i] = v;
 }

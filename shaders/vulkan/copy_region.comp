@@ -6,7 +6,15 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
-layout(std430, binding = 0) readonly buffer X { float x[]; };
+#ifdef TEXEL
+// one float per texel (R32_SFLOAT view): llvmpipe gathers texel fetches for
+// all lanes at once, where it loads storage buffers lane by lane
+layout(binding = 0) uniform samplerBuffer x_t;
+#define LD_X(i) texelFetch(x_t, int(i)).x
+#else
+layout(std430, binding = 0) readonly buffer X_B { float x[]; };
+#define LD_X(i) x[i]
+#endif
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P { uint n, inner, out_inner, off, x_off, y_off; } p;
 
@@ -15,5 +23,5 @@ void main() {
   if (i >= p.n)
     return;
   uint o = i / p.inner, j = i % p.inner;
-  y[p.y_off + o * p.out_inner + p.off + j] = x[p.x_off + i];
+  y[p.y_off + o * p.out_inner + p.off + j] = LD_X(p.x_off + i);
 }

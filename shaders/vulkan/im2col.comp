@@ -16,7 +16,18 @@ layout(constant_id = 0) const uint WG = 64;
 #else
 #define T int
 #endif
+#ifdef TEXEL
+// one value per texel (R32 view): gathered for all lanes at once on llvmpipe
+#ifdef FLOAT
+layout(binding = 0) uniform samplerBuffer x_t;
+#else
+layout(binding = 0) uniform isamplerBuffer x_t;
+#endif
+#define LD_X(i) texelFetch(x_t, int(i)).x
+#else
 layout(std430, binding = 0) readonly buffer X { T x[]; };
+#define LD_X(i) x[i]
+#endif
 layout(std430, binding = 1) writeonly buffer C { T col[]; };
 layout(std430, binding = 2) writeonly buffer S { int rsum[]; };
 
@@ -40,8 +51,8 @@ T tap(uint img, uint kk, uint oy, uint ox) {
   int ix = int(ox * p.sw + kx * p.dw) - int(p.pw);
   if (iy < 0 || ix < 0 || iy >= int(p.H) || ix >= int(p.W))
     return T(0);
-  return x[p.x_off + ((img * p.C + p.c0 + ic) * p.H + uint(iy)) * p.W +
-           uint(ix)];
+  return LD_X(p.x_off + ((img * p.C + p.c0 + ic) * p.H + uint(iy)) * p.W +
+              uint(ix));
 }
 
 void main() {

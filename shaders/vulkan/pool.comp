@@ -8,7 +8,15 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
-layout(std430, binding = 0) readonly buffer X { float x[]; };
+#ifdef TEXEL
+// one float per texel (R32_SFLOAT view): llvmpipe gathers texel fetches for
+// all lanes at once, where it loads storage buffers lane by lane
+layout(binding = 0) uniform samplerBuffer x_t;
+#define LD_X(i) texelFetch(x_t, int(i)).x
+#else
+layout(std430, binding = 0) readonly buffer X_B { float x[]; };
+#define LD_X(i) x[i]
+#endif
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P {
   uint n, mode, H, W, OH, OW, kh, kw, sh, sw, ph, pw, include_pad;
@@ -34,7 +42,7 @@ void main() {
       int ix = x0 + int(kx);
       if (ix < 0 || ix >= int(p.W))
         continue;
-      float v = x[base + uint(iy) * p.W + uint(ix)];
+      float v = LD_X(base + uint(iy) * p.W + uint(ix));
       if (first || v > m || isnan(v))
         m = isnan(m) ? m : v;
       first = false;
