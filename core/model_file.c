@@ -689,23 +689,25 @@ static tern_status build_constant(lctx *c, tern_graph *g, const ftensor *t,
   if (t->storage == ST_TERNARY_158) {
     /* Unpack to owned 2-bit rows; the scales are copied with them so the
      * tensor owns all of its memory. */
-    int64_t n = rows * cols;
     size_t bytes = tern_dtype_bytes(TERN_DTYPE_TERNARY, rows, cols);
-    int8_t *q = tern_malloc((size_t)n);
     uint8_t *packed = tern_malloc(bytes);
     float *sc = tern_malloc((size_t)t->scale_count * sizeof(float));
     tern_status st = TERN_OK;
-    if (!q || !packed || !sc)
+    if (!packed || !sc)
       st = oom(c);
-    tern_err e;
-    if (!st && tern_trits_unpack(data, n, q)) {
-      snprintf(e.msg, sizeof e.msg, "%s", tern_last_error());
-      st = CORRUPT(c, data_at, "tensor %u ('%.48s') 1.58-bit data: %s", i,
-                   t->name, e.msg);
-    }
-    if (!st && tern_ternary_pack(q, rows, cols, packed, bytes))
-      st = fail(c, TERN_ERR_INTERNAL, data_at, "repacking tensor %u failed", i);
-    tern_free(q);
+    bool bad_padding = false;
+    int64_t bad =
+        st ? -1 : tern_tf_trits_to_rows(data, rows, cols, packed, &bad_padding);
+    if (bad >= 0 && bad_padding)
+      st = CORRUPT(c, data_at + (size_t)bad,
+                   "tensor %u ('%.48s') 1.58-bit data: a padding trit of the "
+                   "last byte is not zero",
+                   i, t->name);
+    else if (bad >= 0)
+      st = CORRUPT(c, data_at + (size_t)bad,
+                   "tensor %u ('%.48s') 1.58-bit data: byte %lld holds %u "
+                   "(> 242)",
+                   i, t->name, (long long)bad, data[bad]);
     if (st) {
       tern_free(packed);
       tern_free(sc);

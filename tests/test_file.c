@@ -2,6 +2,7 @@
  * 2-bit and 1.58-bit ternary), atomic saves, size budgets, and corrupt files
  * (every truncation, every bit flip, targeted field damage with checksums
  * recomputed, random mutations), each of which must fail cleanly. */
+#include "model_file.h"
 #include "tern_internal.h"
 
 #include <criterion/criterion.h>
@@ -1717,4 +1718,41 @@ Test(file, loaded_graph_computes_the_same) {
     tern_graph_destroy(graphs[gi]);
   }
   tern_context_destroy(ctx);
+}
+
+/* ------------------------------------- fast trit conversions are exact */
+
+Test(file, trit_conversions_match_pack_c) {
+  /* The loader's table-driven conversions against the generic packers of
+   * pack.c, for every row length 1..23 and several row counts. */
+  rng_state = 777u;
+  for (int64_t rows = 1; rows <= 5; rows++)
+    for (int64_t cols = 1; cols <= 23; cols++) {
+      int64_t n = rows * cols;
+      int8_t q[5 * 23];
+      for (int64_t i = 0; i < n; i++)
+        q[i] = (int8_t)(rnd() % 3) - 1;
+      uint8_t two[5 * 6], trits[23], want[23], back[5 * 6];
+      size_t tb = tern_dtype_bytes(TERN_DTYPE_TERNARY, rows, cols);
+      ok(tern_ternary_pack(q, rows, cols, two, tb), "pack");
+      ok(tern_trits_pack(q, n, want, tern_trits_bytes(n)), "trits");
+      tern_tf_rows_to_trits(two, rows, cols, trits);
+      cr_assert(memcmp(trits, want, tern_trits_bytes(n)) == 0,
+                "encode rows=%lld cols=%lld", (long long)rows, (long long)cols);
+      bool pad;
+      cr_assert_eq(tern_tf_trits_to_rows(want, rows, cols, back, &pad), -1);
+      cr_assert(memcmp(back, two, tb) == 0, "decode rows=%lld cols=%lld",
+                (long long)rows, (long long)cols);
+      if (n % 5) { /* a padding trit set to 2 is refused */
+        uint8_t bad[23];
+        memcpy(bad, want, sizeof bad);
+        int64_t last = (int64_t)tern_trits_bytes(n) - 1;
+        int mul = 1;
+        for (int64_t k = 0; k < n % 5; k++)
+          mul *= 3;
+        bad[last] = (uint8_t)(bad[last] + mul); /* trit n%5: 1 -> 2 */
+        cr_assert_eq(tern_tf_trits_to_rows(bad, rows, cols, back, &pad), last);
+        cr_assert(pad);
+      }
+    }
 }
