@@ -266,6 +266,33 @@ Test(file, bad_arguments) {
   cr_assert_eq(tern_graph_save(s.g, path_in_dir("a"), NULL),
                TERN_ERR_INVALID_ARGUMENT);
   cr_assert(strstr(tern_graph_errmsg(s.g), "empty") != NULL);
+  tern_graph_destroy(s.g);
+
+  /* what the loader would refuse is refused before anything is written */
+  build_sample(&s);
+  tern_save_desc unset = {0};
+  cr_assert_eq(tern_graph_save(s.g, path_in_dir("a"), &unset),
+               TERN_ERR_INVALID_ARGUMENT);
+  char longname[5000];
+  memset(longname, 'n', sizeof longname - 1);
+  longname[sizeof longname - 1] = 0;
+  int64_t xs[1] = {2};
+  ok(tern_graph_add_input(s.g, longname, 1, xs, NULL), "input");
+  cr_assert_eq(tern_graph_save(s.g, path_in_dir("a"), NULL),
+               TERN_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(tern_graph_errmsg(s.g), "4999 bytes long") != NULL, "%s",
+            tern_graph_errmsg(s.g));
+  tern_graph_destroy(s.g);
+  build_sample(&s);
+  for (int i = 0; i < 4097; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "k%d", i);
+    ok(tern_graph_set_metadata(s.g, k, "v"), "meta");
+  }
+  cr_assert_eq(tern_graph_save(s.g, path_in_dir("a"), NULL),
+               TERN_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(tern_graph_errmsg(s.g), "metadata entries") != NULL);
+  cr_assert_eq(count_dir_entries(), 0);
   cr_assert_eq(count_dir_entries(), 0);
   cr_assert_null(g);
   tern_graph_destroy(s.g);

@@ -349,6 +349,12 @@ Test(file_corrupt, unknown_enums) {
   damage_expect(&d, TERN_ERR_CORRUPT_FILE, "unknown dtype 77",
                 d.L.tensor[s.w_i8].dtype_at);
 
+  damage_begin(&d, TERN_STORE_2BIT); /* inputs are f32 */
+  d.b[d.L.tensor[s.x].dtype_at] = TERN_DTYPE_F16;
+  d.b[d.L.tensor[s.x].storage_at] = 1;
+  damage_expect(&d, TERN_ERR_CORRUPT_FILE, "must be f32",
+                d.L.tensor[s.x].dtype_at);
+
   damage_begin(&d, TERN_STORE_2BIT);
   d.b[d.L.tensor[s.w_i8].kind_at] = 3;
   damage_expect(&d, TERN_ERR_CORRUPT_FILE, "unknown kind 3",
