@@ -98,7 +98,7 @@ expect 0 "$TERN" inspect "$W/mlp-mixed.tern"
 grep -q "compression vs fp32" "$W/out" || fail "inspect text output"
 
 json_ok "$TERN" model create bitnet-block --precision ternary -o "$W/bb2.tern" --json
-json_ok "$TERN" model create bitnet-block --precision ternary --storage 1.58bit -o "$W/bb158.tern"
+json_ok "$TERN" model create bitnet-block --precision ternary --storage 1.58bit -o "$W/bb158.tern" --json
 json_ok "$TERN" inspect "$W/bb2.tern" --json --no-layers
 r2=$("$JSON" "$W/out" compression.ratio)
 json_ok "$TERN" inspect "$W/bb158.tern" --json --no-layers
