@@ -137,11 +137,12 @@ tern_status tern_model_build(const char *name, const tern_model_desc *desc,
     return tm_fail(s, "%s: %s", name, tern_last_error());
   char seed[32];
   snprintf(seed, sizeof seed, "%llu", (unsigned long long)b.d.seed);
-  if ((s = e->build(&b)) || (s = tm_meta_str(&b, "model", name)) ||
+  if ((s = tm_meta_str(&b, "model", name)) ||
       (s = tm_meta_str(&b, "model.precision",
                        tern_model_precision_name(b.d.precision))) ||
       (s = tm_meta_str(&b, "model.seed", seed)) ||
-      (s = tm_meta_str(&b, "producer", "tern model zoo"))) {
+      (s = tm_meta_str(&b, "producer", "tern model zoo")) ||
+      (s = e->build(&b))) {
     tern_graph_destroy(b.g);
     return s;
   }

@@ -465,9 +465,14 @@ const char *cli_bytes_str(uint64_t bytes, char *buf, size_t n) {
 
 int cli_load_graph(const char *path, tern_graph **out) {
   tern_status s = tern_graph_load(path, NULL, out);
-  if (s)
-    return cli_error("cannot load '%s': %s (%s)", path, tern_last_error(),
+  if (s) {
+    /* the library's message usually names the file already */
+    const char *msg = tern_last_error();
+    if (strstr(msg, path))
+      return cli_error("%s (%s)", msg, tern_status_name(s));
+    return cli_error("cannot load '%s': %s (%s)", path, msg,
                      tern_status_name(s));
+  }
   return CLI_EXIT_OK;
 }
 
