@@ -157,6 +157,20 @@ json_ok "$TERN" run "$W/q-mixed.tern" --random --json
 json_ok "$TERN" inspect "$W/q-int8.tern" --json
 at_least "$("$JSON" "$W/out" compression.ratio)" 1.5 "int8 compression"
 
+# supplied weights: a model built from another file's fp32 weights and
+# quantized by the zoo computes what `tern quantize` of that file computes
+expect 0 "$TERN" model create mlp --seed 9 -o "$W/w9.tern"
+json_ok "$TERN" model create mlp --weights "$W/w9.tern" -p ternary -o "$W/w9t.tern" --json
+[ "$("$JSON" "$W/out" supplied_parameters)" = 6 ] || fail "--weights: count"
+expect 0 "$TERN" quantize "$W/w9.tern" --to ternary -o "$W/w9q.tern"
+expect 0 "$TERN" run "$W/w9t.tern" --random --seed 3 --batch 2 -o "$W/o1.bin"
+expect 0 "$TERN" run "$W/w9q.tern" --random --seed 3 --batch 2 -o "$W/o2.bin"
+cmp -s "$W/o1.bin" "$W/o2.bin" || fail "--weights + ternary != quantize"
+expect 0 "$TERN" run "$W/mlp-ternary.tern" --random --seed 3 --batch 2 -o "$W/o3.bin"
+cmp -s "$W/o1.bin" "$W/o3.bin" && fail "--weights were ignored"
+expect 1 "$TERN" model create lenet5 --weights "$W/w9.tern" -o "$W/l.tern"
+grep -q "fc1.weight" "$W/err" || fail "--weights shape mismatch message"
+
 # ---------------------------------------------------------- corrupt files
 for f in trunc flip garbage empty; do
   case $f in

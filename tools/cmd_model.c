@@ -50,16 +50,56 @@ static int model_list(int argc, char **argv) {
   return CLI_EXIT_OK;
 }
 
+/* Supplied weights from another .tern file: constants are matched by name
+ * and must have the same shape; quantized ones are dequantized first. */
+typedef struct weight_source {
+  tern_graph *g;
+  int used;
+  char err[256];
+} weight_source;
+
+static tern_status from_file(void *user, const char *name, int ndim,
+                             const int64_t *shape, float *out, size_t count) {
+  weight_source *ws = user;
+  for (int id = 0; id < tern_graph_tensor_count(ws->g); id++) {
+    tern_tensor_info t = {.size = sizeof t};
+    if (tern_graph_tensor_info(ws->g, id, &t) ||
+        t.kind != TERN_TENSOR_CONSTANT || strcmp(t.name, name) != 0)
+      continue;
+    bool same = t.ndim == ndim;
+    for (int i = 0; same && i < ndim; i++)
+      same = t.shape[i] == shape[i];
+    char a[96], b[96];
+    if (!same || (size_t)cli_numel(t.ndim, t.shape) != count) {
+      snprintf(ws->err, sizeof ws->err,
+               "--weights: '%s' is %s in the file, the model needs %s", name,
+               cli_shape_str(t.ndim, t.shape, a, sizeof a),
+               cli_shape_str(ndim, shape, b, sizeof b));
+      return TERN_ERR_SHAPE;
+    }
+    if (!cli_dequantize(&t, out)) {
+      snprintf(ws->err, sizeof ws->err,
+               "--weights: '%s' has dtype %s, which cannot become f32", name,
+               tern_dtype_name(t.dtype) ? tern_dtype_name(t.dtype) : "?");
+      return TERN_ERR_DTYPE;
+    }
+    ws->used++;
+    return TERN_OK;
+  }
+  return TERN_ERR_NOT_FOUND;
+}
+
 static const char k_create_epilog[] =
     "Precisions: fp32, int8, ternary, mixed (first and last layers int8, or\n"
     "fp32 with --edge fp32; the rest ternary). --layer NAME=PREC overrides\n"
     "one layer or a group (\"--layer stage1=int8\" matches stage1.*); it can\n"
     "be repeated. Weights are random, N(0, gain^2/fan_in), seeded by --seed\n"
-    "and each parameter's name.";
+    "and each parameter's name, except those --weights FILE.tern supplies\n"
+    "(constants with the same name and shape, e.g. from training).";
 
 static int model_create(int argc, char **argv) {
-  const char *output = NULL, *precision = "fp32", *storage = "2bit",
-             *method = "threshold", *edge = "int8";
+  const char *output = NULL, *weights = NULL, *precision = "fp32",
+             *storage = "2bit", *method = "threshold", *edge = "int8";
   int width = 0, depth = 0, heads = 0, ffn = 0, seq = 0, classes = 0;
   int64_t batch = 0;
   uint64_t seed = 1;
@@ -91,6 +131,8 @@ static int model_create(int argc, char **argv) {
        "precision of mixed mode's first/last layers: int8 or fp32"},
       {"layer", 'l', CLI_LIST, &layers, "NAME=P",
        "per-layer precision override (repeatable)"},
+      {"weights", 'w', CLI_STRING, &weights, "FILE",
+       "take parameters from this .tern file by name"},
       {"json", 0, CLI_FLAG, &json, NULL, "one JSON document on stdout"},
   };
   const cli_spec spec = {
@@ -163,12 +205,32 @@ static int model_create(int argc, char **argv) {
   d.batch = batch;
   d.seed = seed;
 
+  weight_source ws = {0};
+  if (weights) {
+    if (cli_load_graph(weights, &ws.g))
+      return CLI_EXIT_FAIL;
+    d.weight_fn = from_file;
+    d.weight_user = &ws;
+  }
   tern_graph *g = NULL;
   tern_status s = tern_model_build(pos[0], &d, &g);
+  tern_graph_destroy(ws.g);
   if (s == TERN_ERR_NOT_FOUND)
     return cli_usage_error("%s", tern_model_errmsg());
+  if (s && ws.err[0])
+    return cli_error("%s", ws.err);
   if (s)
     return cli_error("%s (%s)", tern_model_errmsg(), tern_status_name(s));
+  if (weights && ws.used == 0) {
+    tern_graph_destroy(g);
+    return cli_error("--weights: no parameter of %s found in '%s' (names "
+                     "such as fc1.weight must match)",
+                     pos[0], weights);
+  }
+  if (weights) {
+    tern_graph_set_metadata(g, "model.weights", weights);
+    cli_note("%d parameters taken from %s", ws.used, weights);
+  }
   tern_graph_set_metadata(g, "model.storage", storage);
   s = tern_graph_save(g, output, &sd);
   if (s) {
@@ -201,6 +263,7 @@ static int model_create(int argc, char **argv) {
     cj_kint(&j, "constants", nconst);
     cj_kint(&j, "parameters", params);
     cj_kint(&j, "file_bytes", bytes);
+    cj_kint(&j, "supplied_parameters", ws.used);
     cj_object_end(&j);
     cj_finish(&j);
   } else {
