@@ -40,9 +40,10 @@ static tern_graph *build(const char *model, const tern_model_desc *d) {
   return g;
 }
 
-/* Runs g on cpu:0 with inputs in [-1, 1) and returns output 0 (malloc'd). */
-static float *run_cpu(const tern_graph *g, int *ndim, int64_t *shape,
-                      size_t *count) {
+/* Runs g on cpu:0 (the naive reference kernels with `reference`) with
+ * inputs in [-1, 1) and returns output 0 (malloc'd). */
+static float *run_cpu_mode(const tern_graph *g, int reference, int *ndim,
+                           int64_t *shape, size_t *count) {
   tern_context *ctx = NULL;
   tern_session *sess = NULL;
   tern_context_desc cd = {.size = sizeof cd};
@@ -51,6 +52,7 @@ static float *run_cpu(const tern_graph *g, int *ndim, int64_t *shape,
                tern_last_error());
   tern_session_desc sd = {.size = sizeof sd};
   sd.device = "cpu:0";
+  sd.reference = reference;
   cr_assert_eq(tern_session_create(ctx, g, &sd, &sess), TERN_OK, "%s",
                tern_last_error());
   int in_ndim;
@@ -78,6 +80,11 @@ static float *run_cpu(const tern_graph *g, int *ndim, int64_t *shape,
   tern_context_destroy(ctx);
   *count = m;
   return y;
+}
+
+static float *run_cpu(const tern_graph *g, int *ndim, int64_t *shape,
+                      size_t *count) {
+  return run_cpu_mode(g, 0, ndim, shape, count);
 }
 
 static void expect_shape(const char *model, int ndim, const int64_t *shape,
@@ -148,6 +155,44 @@ Test(models, every_model_every_precision_runs) {
                    tern_model_precision_name(k_precs[p]));
       cr_assert_str_eq(tern_graph_get_metadata(g, "model"), k_models[m]);
       free(y);
+      tern_graph_destroy(g);
+    }
+}
+
+/* Whole models on the fast CPU kernels against the naive reference: close
+ * (float ops have tolerances, integer accumulation is exact) and the same
+ * top-1 for the classifiers. */
+Test(models, fast_cpu_matches_reference) {
+  for (size_t m = 0; m < sizeof k_models / sizeof *k_models; m++)
+    for (size_t p = 0; p < 4; p++) {
+      tern_model_desc d = small_desc(k_models[m], k_precs[p], 4);
+      tern_graph *g = build(k_models[m], &d);
+      int nd1, nd2;
+      int64_t s1[TERN_MAX_DIMS], s2[TERN_MAX_DIMS];
+      size_t n1, n2;
+      float *fast = run_cpu_mode(g, 0, &nd1, s1, &n1);
+      float *ref = run_cpu_mode(g, 1, &nd2, s2, &n2);
+      cr_assert_eq(n1, n2);
+      double maxabs = 0;
+      for (size_t i = 0; i < n2; i++)
+        maxabs = fmax(maxabs, fabs(ref[i]));
+      for (size_t i = 0; i < n1; i++)
+        cr_assert(fabs(fast[i] - ref[i]) <= 1e-3 * (1 + maxabs),
+                  "%s %s: output %zu fast %g reference %g", k_models[m],
+                  tern_model_precision_name(k_precs[p]), i, fast[i], ref[i]);
+      if (strcmp(k_models[m], "bitnet-block") != 0)
+        for (int64_t r = 0; r < s1[0]; r++) {
+          int a = 0, b = 0;
+          for (int64_t c = 1; c < s1[1]; c++) {
+            a = fast[r * s1[1] + c] > fast[r * s1[1] + a] ? (int)c : a;
+            b = ref[r * s1[1] + c] > ref[r * s1[1] + b] ? (int)c : b;
+          }
+          cr_assert_eq(a, b, "%s %s: row %lld top-1 %d vs reference %d",
+                       k_models[m], tern_model_precision_name(k_precs[p]),
+                       (long long)r, a, b);
+        }
+      free(fast);
+      free(ref);
       tern_graph_destroy(g);
     }
 }
