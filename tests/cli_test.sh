@@ -140,6 +140,18 @@ printf '\000\000\010\001\000\000\000\005\001\002\003\004\005' >"$W/lbl5.idx"
 expect 1 "$TERN" run "$W/lenet5.tern" --idx "$W/img.idx" --labels "$W/lbl5.idx"
 expect 1 "$TERN" run "$W/mlp-fp32.tern" --idx "$W/zeros.bin" --labels "$W/lbl.idx"
 
+# the real MNIST test split, gzipped, when the datasets folder is there
+M=${TERN_MNIST_DIR:-}
+if [ -n "$M" ] && [ -f "$M/t10k-images-idx3-ubyte.gz" ]; then
+  json_ok "$TERN" run "$W/lenet5.tern" --idx "$M/t10k-images-idx3-ubyte.gz" \
+    --labels "$M/t10k-labels-idx1-ubyte.gz" --range 8000:8200 --batch 50 --json
+  [ "$("$JSON" "$W/out" samples)" = 200 ] || fail "mnist: samples"
+  expect 1 "$TERN" run "$W/lenet5.tern" --idx "$M/t10k-labels-idx1-ubyte.gz" \
+    --labels "$M/t10k-labels-idx1-ubyte.gz"
+else
+  echo "MNIST not found (TERN_MNIST_DIR): real-data --idx check skipped"
+fi
+
 # --------------------------------------------------------------- quantize
 json_ok "$TERN" quantize "$W/mlp-fp32.tern" -o "$W/q-ternary.tern" --to ternary --json
 [ "$("$JSON" "$W/out" layers.0.to)" = ternary ] || fail "quantize: layer 0"

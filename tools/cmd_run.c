@@ -4,10 +4,12 @@
  * an IDX (MNIST-format) dataset range. */
 #include "cli_common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 static double now_ms(void) {
   struct timespec ts;
@@ -20,11 +22,12 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Read a whole file; NULL (message printed) on failure. */
+/* Read a whole file, gunzipping it if it is gzip-compressed (zlib passes
+ * other files through); NULL (message printed) on failure. */
 static unsigned char *read_file(const char *path, size_t *bytes) {
-  FILE *f = fopen(path, "rb");
+  gzFile f = gzopen(path, "rb");
   if (!f) {
-    cli_error("cannot open '%s'", path);
+    cli_error("cannot open '%s': %s", path, strerror(errno));
     return NULL;
   }
   unsigned char *buf = NULL;
@@ -35,25 +38,28 @@ static unsigned char *read_file(const char *path, size_t *bytes) {
       unsigned char *nb = realloc(buf, nc);
       if (!nb) {
         free(buf);
-        fclose(f);
+        gzclose(f);
         cli_error("out of memory reading '%s'", path);
         return NULL;
       }
       buf = nb;
       cap = nc;
     }
-    size_t r = fread(buf + n, 1, cap - n, f);
-    n += r;
+    size_t want = cap - n > (1u << 30) ? (1u << 30) : cap - n;
+    int r = gzread(f, buf + n, (unsigned)want);
+    if (r < 0) {
+      int code;
+      const char *msg = gzerror(f, &code);
+      cli_error("error reading '%s': %s", path, msg);
+      free(buf);
+      gzclose(f);
+      return NULL;
+    }
     if (r == 0)
       break;
+    n += (size_t)r;
   }
-  bool err = ferror(f);
-  fclose(f);
-  if (err) {
-    free(buf);
-    cli_error("error reading '%s'", path);
-    return NULL;
-  }
+  gzclose(f);
   *bytes = n;
   return buf;
 }
@@ -147,6 +153,10 @@ static int evaluate(const run_opts *o, tern_session *sess, const char *dev) {
               (long long)n);
     goto done;
   }
+  if (im.ndim < 2) {
+    cli_error("'%s' is a %d-D IDX file, not images", o->idx, im.ndim);
+    goto done;
+  }
   if (img != per) {
     cli_error("images have %lld values each, the model's input takes %lld",
               (long long)img, (long long)per);
@@ -230,7 +240,7 @@ static const char k_run_epilog[] =
     "input's element count after --batch), or --random (uniform [-1, 1),\n"
     "--seed). Evaluation: --idx IMAGES --labels LABELS [--range A:B]: pixels\n"
     "are scaled to [0, 1], then (x - MEAN) / STD with --normalize MEAN,STD\n"
-    "or the model's input.mean / input.std metadata.";
+    "or the model's input.mean / input.std metadata. Files may be gzipped.";
 
 int cmd_run(int argc, char **argv) {
   run_opts o = {0};
