@@ -120,6 +120,8 @@ head -c 100 /dev/zero >"$W/short.bin"
 expect 1 "$TERN" run "$W/mlp-fp32.tern" --input "$W/short.bin"
 grep -q "3136" "$W/err" || fail "short input: message does not give the size"
 expect 1 "$TERN" run "$W/mlp-fp32.tern" --random --backend nosuchdevice:7
+expect 1 "$TERN" run "$W/mlp-fp32.tern" --random --backend cpu:9
+expect 2 "$TERN" run "$W/mlp-fp32.tern" --random --backend cpu:
 for m in lenet5 resnet-mini mobilenet-mini; do
   expect 0 "$TERN" model create $m --precision mixed -o "$W/$m.tern"
   json_ok "$TERN" run "$W/$m.tern" --random --json

@@ -508,10 +508,10 @@ int cli_open_session(const tern_graph *g, const cli_session_opts *o,
   char backend[32];
   const char *colon = strchr(want, ':');
   size_t blen = colon ? (size_t)(colon - want) : strlen(want);
-  if (blen == 0 || blen >= sizeof backend)
-    return cli_error("bad --backend '%s' (cpu, vulkan, opencl or a device "
-                     "id such as vulkan:0)",
-                     want);
+  if (blen == 0 || blen >= sizeof backend || (colon && !colon[1]))
+    return cli_usage_error("bad --backend '%s' (cpu, vulkan, opencl or a "
+                           "device id such as vulkan:0)",
+                           want);
   memcpy(backend, want, blen);
   backend[blen] = 0;
   tern_context_desc cd = {.size = sizeof cd};
