@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static atomic_int g_validation_messages;
 static atomic_int g_validation_active;
@@ -519,7 +520,11 @@ static tern_status vk_device_info(tern_backend_ctx *c, int index,
     i.type = TERN_DEVICE_OTHER;
   }
   i.memory_bytes = pd->memory_bytes;
-  i.compute_units = 0;
+  /* Vulkan has no portable core count; a CPU device (lavapipe) runs one
+   * worker per online CPU */
+  i.compute_units = p->deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU
+                        ? (int)sysconf(_SC_NPROCESSORS_ONLN)
+                        : 0;
   snprintf(i.features, sizeof i.features, "%s",
            pd->open ? pd->open->features : "");
   memcpy(info, &i, sz < sizeof i ? sz : sizeof i);
