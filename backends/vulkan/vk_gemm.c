@@ -241,14 +241,15 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                                           n_spec, &pipe, err);
   if (s)
     return s;
-  /* rows in dispatches of at most 65535 workgroups along y */
-  uint32_t max_gy = dev->limits.maxComputeWorkGroupCount[1];
-  if (max_gy > 65535)
-    max_gy = 65535;
-  uint32_t rows_per = max_gy * g->tm;
+  /* grid x = row blocks (consecutive workgroups share weights in cache),
+   * y = channel blocks; rows in dispatches of at most 65535 along x */
+  uint32_t max_gx = dev->limits.maxComputeWorkGroupCount[0];
+  if (max_gx > 65535)
+    max_gx = 65535;
+  uint32_t rows_per = max_gx * g->tm;
   for (uint32_t mb = 0; mb < M; mb += rows_per) {
     uint32_t mrows = M - mb < rows_per ? M - mb : rows_per;
-    uint32_t gy = (mrows + g->tm - 1) / g->tm;
+    uint32_t gr = (mrows + g->tm - 1) / g->tm;
     for (int c = 0; c < g->n_chunks; c++) {
       const tern_vk_wchunk *ch = &g->chunks[c];
       tern_vk_binding bb = tern_vk_bind(dev, g->bias, 0);
@@ -258,8 +259,8 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
         } pc = {M, g->N,     ch->nc,      ch->n0, g->Kp / 4,
                 R, out.word, g->has_bias, act,    mb};
         tern_vk_binding b[4] = {x, ch->tb, bb, out};
-        uint32_t gx = ((ch->nc + 3) / 4 + g->wg - 1) / g->wg;
-        s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
+        uint32_t gc = ((ch->nc + 3) / 4 + g->wg - 1) / g->wg;
+        s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gr, gc, 1, err);
       } else {
         bool swar = g->kind == TERN_VK_W_SWAR;
         uint32_t units = swar ? (ch->nc + 7) / 8 : (ch->nc + 3) / 4;
@@ -275,8 +276,8 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                 g->has_bias, act,       ch->nc,   mb};
         tern_vk_binding b[7] = {
             x, xs, xsum, ch->tb, tern_vk_bind(dev, g->ws, 0), bb, out};
-        uint32_t gx = (units + g->wg - 1) / g->wg;
-        s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gx, gy, 1, err);
+        uint32_t gc = (units + g->wg - 1) / g->wg;
+        s = tern_vk_dispatch(dev, pipe, b, &pc, sizeof pc, gr, gc, 1, err);
       }
       if (s)
         return s;

@@ -11,6 +11,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+// Grid: x = row blocks (fastest, so consecutive workgroups reuse the same
+// weights from cache), y = groups of WG channel blocks.
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
@@ -46,8 +48,8 @@ void store4(uint m, uint q, vec4 acc) {
 }
 
 void main() {
-  uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
-  uint m0 = p.mb + gl_WorkGroupID.y * TM;
+  uint q = gl_WorkGroupID.y * WG + gl_LocalInvocationID.x;
+  uint m0 = p.mb + gl_WorkGroupID.x * TM;
   uint NQ = (p.NC + 3u) / 4u;
   int wb = int(4u * min(q, NQ - 1u));
   int NC4 = int(4u * NQ);

@@ -17,6 +17,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+// Grid: x = row blocks (fastest, so consecutive workgroups reuse the same
+// weights from cache), y = groups of WG channel blocks.
 #ifdef USE_DOT
 #extension GL_EXT_spirv_intrinsics : require
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"],
@@ -77,8 +79,8 @@ void store4(uint m, uint q, ivec4 acc) {
 }
 
 void main() {
-  uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
-  uint m0 = p.mb + gl_WorkGroupID.y * TM;
+  uint q = gl_WorkGroupID.y * WG + gl_LocalInvocationID.x;
+  uint m0 = p.mb + gl_WorkGroupID.x * TM;
   uint qi = min(q, p.NQ - 1u);
   uint rs = p.Kp4 / 4u;
   int r0 = int(min(m0, p.M - 1u) * rs);

@@ -19,6 +19,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+// Grid: x = row blocks (fastest, so consecutive workgroups reuse the same
+// weights from cache), y = groups of WG channel blocks.
 #ifdef SUBGROUP
 // All lanes of a subgroup read the same x rows: each lane fetches one row's
 // texel and the others take it by broadcast (one fetch instead of TM).
@@ -75,8 +77,8 @@ void store8(uint m, uint q, ivec4 lo, ivec4 hi) {
 }
 
 void main() {
-  uint q = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x;
-  uint m0 = p.mb + gl_WorkGroupID.y * TM;
+  uint q = gl_WorkGroupID.y * WG + gl_LocalInvocationID.x;
+  uint m0 = p.mb + gl_WorkGroupID.x * TM;
   uint qi = min(q, p.NQ - 1u);
   uint rs = p.Kp4 / 4u;
   int r0 = int(min(m0, p.M - 1u) * rs);
