@@ -364,6 +364,10 @@ Test(vulkan, min_device) {
   int f = run_linear(ctx, info.id, TERN_DTYPE_TERNARY, 2, 4096, 1100) +
           run_linear(ctx, info.id, TERN_DTYPE_I8, 2, 2000, 700) +
           run_linear(ctx, info.id, TERN_DTYPE_F32, 2, 1000, 300);
+  /* activations above the limit are quantized a block of rows at a time */
+  f += run_linear(ctx, info.id, TERN_DTYPE_TERNARY, 300, 4000, 9) +
+       run_linear(ctx, info.id, TERN_DTYPE_I8, 600, 2001, 5) +
+       run_linear(ctx, info.id, TERN_DTYPE_F32, 70, 4001, 3);
   tern_context_destroy(ctx);
   cr_expect_eq(f, 0);
   cr_expect_eq(tern_vk_validation_message_count(), 0);

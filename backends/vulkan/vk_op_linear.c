@@ -8,6 +8,7 @@
 typedef struct lin_data {
   tern_vk_gemm g;
   uint32_t M, K, stride; /* stride: xq row in int32 elements or words */
+  uint32_t Mc;           /* rows per pass: the scratch fits one texel view */
   bool quant, packed;
   tern_vk_mem *xq, *xs, *xsum;
   tern_vk_binding xq_tb; /* xq (or the padded f32 x) as a texel buffer */
@@ -62,9 +63,11 @@ static bool lin_supports(tern_device *dev, const tern_exec_node *n) {
   if (K <= 0 || N <= 0 || K > (1 << 24) || N > (1 << 24))
     return false;
   int64_t M = tern_view_numel(x) / K;
-  uint64_t xq_bytes = (uint64_t)M * (uint64_t)(K + 32) * 4;
-  if (xq_bytes > dev->limits.maxStorageBufferRange ||
-      xq_bytes / 16 > dev->limits.maxTexelBufferElements)
+  /* x is quantized (or padded) into scratch a block of rows at a time; one
+   * row must fit a texel view */
+  uint64_t row_bytes = (uint64_t)(K + 32) * 4;
+  if (row_bytes > dev->limits.maxStorageBufferRange ||
+      row_bytes / 16 > dev->limits.maxTexelBufferElements)
     return false;
   return (uint64_t)M < ((uint64_t)1 << 31);
 }
@@ -72,32 +75,39 @@ static bool lin_supports(tern_device *dev, const tern_exec_node *n) {
 static tern_status lin_run(tern_device *dev, tern_vk_node *n,
                            tern_vk_binding *io, tern_err *err) {
   lin_data *d = n->data;
-  tern_vk_binding out = io[n->node.n_inputs];
   uint32_t act = (uint32_t)n->node.params.activation;
-  if (!d->quant) {
-    /* x into rows padded to Kp (the padding stays zero), read as texels */
-    tern_vk_binding b[2] = {io[0], tern_vk_bind(dev, d->xq, 0)};
-    bool tx = tern_vk_texel1(&b[0]);
-    struct {
-      uint32_t n, inner, out_inner, off, x_off, y_off;
-    } pc = {d->M * d->K, d->K, d->g.Kp, 0, b[0].word, 0};
-    tern_status s = tern_vk_run_1d_ex(
-        dev, tx ? "copy_region_tx" : "copy_region", 2, tx ? 1 : 0, b, &pc,
-        sizeof pc, (uint64_t)d->M * d->K, err);
-    if (s)
-      return s;
-    return tern_vk_gemm_run(dev, &d->g, d->xq_tb, d->g.Kp, io[0], io[0], d->M,
-                            1, out, act, err);
+  uint32_t N = d->g.N;
+  tern_status s = TERN_OK;
+  for (uint32_t m0 = 0; m0 < d->M && !s; m0 += d->Mc) {
+    uint32_t mc = d->M - m0 < d->Mc ? d->M - m0 : d->Mc;
+    tern_vk_binding x = io[0], out = io[n->node.n_inputs];
+    x.word += m0 * d->K;
+    out.word += m0 * N;
+    if (!d->quant) {
+      /* x into rows padded to Kp (the padding stays zero), read as texels */
+      tern_vk_binding b[2] = {x, tern_vk_bind(dev, d->xq, 0)};
+      bool tx = tern_vk_texel1(&b[0]);
+      struct {
+        uint32_t n, inner, out_inner, off, x_off, y_off;
+      } pc = {mc * d->K, d->K, d->g.Kp, 0, b[0].word, 0};
+      s = tern_vk_run_1d_ex(dev, tx ? "copy_region_tx" : "copy_region", 2,
+                            tx ? 1 : 0, b, &pc, sizeof pc, (uint64_t)mc * d->K,
+                            err);
+      if (!s)
+        s = tern_vk_gemm_run(dev, &d->g, d->xq_tb, d->g.Kp, x, x, mc, 1, out,
+                             act, err);
+      continue;
+    }
+    tern_vk_binding xq = tern_vk_bind(dev, d->xq, 0);
+    tern_vk_binding xs = tern_vk_bind(dev, d->xs, 0);
+    tern_vk_binding xsum = tern_vk_bind(dev, d->xsum, 0);
+    s = tern_vk_act_quant(dev, d->packed, x, mc, d->K, d->stride, xq, xs, xsum,
+                          err);
+    if (!s)
+      s = tern_vk_gemm_run(dev, &d->g, d->xq_tb, d->stride, xs, xsum, mc, 1,
+                           out, act, err);
   }
-  tern_vk_binding xq = tern_vk_bind(dev, d->xq, 0);
-  tern_vk_binding xs = tern_vk_bind(dev, d->xs, 0);
-  tern_vk_binding xsum = tern_vk_bind(dev, d->xsum, 0);
-  tern_status s = tern_vk_act_quant(dev, d->packed, io[0], d->M, d->K,
-                                    d->stride, xq, xs, xsum, err);
-  if (s)
-    return s;
-  return tern_vk_gemm_run(dev, &d->g, d->xq_tb, d->stride, xs, xsum, d->M, 1,
-                          out, act, err);
+  return s;
 }
 
 static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
@@ -121,8 +131,15 @@ static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
                                err)))
     return s;
   d->quant = w->dtype != TERN_DTYPE_F32;
+  /* rows per pass: all of them unless the scratch would pass a limit */
+  uint64_t row_bytes = d->quant ? d->g.Kp : (uint64_t)d->g.Kp * 4;
+  uint64_t lim = dev->limits.maxStorageBufferRange;
+  if ((uint64_t)dev->limits.maxTexelBufferElements * 16 < lim)
+    lim = (uint64_t)dev->limits.maxTexelBufferElements * 16;
+  uint64_t mc = lim / row_bytes;
+  d->Mc = mc >= d->M ? (d->M ? d->M : 1) : (uint32_t)mc;
   if (!d->quant) {
-    size_t bytes = (size_t)(d->M ? d->M : 1) * d->g.Kp * 4;
+    size_t bytes = (size_t)d->Mc * d->g.Kp * 4;
     void *zeros = tern_calloc(1, bytes);
     if (!zeros)
       return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
@@ -134,7 +151,7 @@ static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
   }
   d->packed = true; /* every integer kernel reads 4 int8 per word */
   d->stride = d->g.Kp / 4;
-  size_t rows = d->M ? d->M : 1;
+  size_t rows = d->Mc;
   d->xq = tern_vk_node_scratch(dev, n, rows * d->stride * 4, err);
   d->xs = d->xq ? tern_vk_node_scratch(dev, n, rows * 4, err) : NULL;
   d->xsum = d->xs ? tern_vk_node_scratch(dev, n, rows * 4, err) : NULL;
