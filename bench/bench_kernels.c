@@ -3,7 +3,8 @@
  * median of repeated runs after warm-up, with GOPS, effective weight GB/s,
  * and, measured in the same run, the ratio to OpenBLAS (SGEMV for n = 1,
  * SGEMM otherwise) and to the machine's read bandwidth and int8 peak.
- * Shapes are m,n,k = output rows, batch, reduction (y[n][m] = x[n][k]·W[m][k]). */
+ * Shapes are m,n,k = output rows, batch, reduction (y[n][m] = x[n][k]·W[m][k]).
+ */
 #include "bench_kernels.h"
 
 #include "backends/cpu/cpu_kernels.h"
@@ -249,8 +250,12 @@ static bool run_case(tern_dtype d, shape s, tern_cpu_isa isa, int threads,
 static double time_blas(shape s, bool quick) {
 #ifdef TERN_CPU_HAVE_BLAS
   size_t nw = (size_t)(s.m * s.k);
-  blas_ctx c = {malloc(nw * 4), malloc((size_t)(s.n * s.k) * 4),
-                malloc((size_t)(s.n * s.m) * 4), s.m, s.n, s.k};
+  blas_ctx c = {malloc(nw * 4),
+                malloc((size_t)(s.n * s.k) * 4),
+                malloc((size_t)(s.n * s.m) * 4),
+                s.m,
+                s.n,
+                s.k};
   if (!c.w || !c.x || !c.y) {
     free((void *)c.w), free((void *)c.x), free(c.y);
     return NAN;
@@ -309,9 +314,8 @@ int tern_bench_kernels_main(int argc, char **argv) {
   if (o.cputime)
     bench_use_cpu_time(threads);
   const char *peak_what;
-  double bw = bench_read_bandwidth(o.quick ? (size_t)64 << 20 : (size_t)256
-                                                                    << 20,
-                                   threads);
+  double bw = bench_read_bandwidth(
+      o.quick ? (size_t)64 << 20 : (size_t)256 << 20, threads);
   double peak = bench_int8_peak(threads, &peak_what);
   tern_dtype dts[3] = {TERN_DTYPE_TERNARY, TERN_DTYPE_I8, TERN_DTYPE_F32};
   result res[32 * 3];
@@ -388,9 +392,9 @@ int tern_bench_kernels_main(int argc, char **argv) {
       snprintf(bt, sizeof bt, "%.1f us", r->blas_t * 1e6);
     else
       snprintf(bt, sizeof bt, "%.2f ms", r->blas_t * 1e3);
-    printf("%-8s %17s %11s %9.1f %9.2f %11s %7.2fx %6.1f%% %6.1f%%\n",
-           r->dtype, sh, t, r->gops, r->wgbs, bt, r->blas_t / r->t,
-           100 * r->wgbs / bw, 100 * r->gops / peak);
+    printf("%-8s %17s %11s %9.1f %9.2f %11s %7.2fx %6.1f%% %6.1f%%\n", r->dtype,
+           sh, t, r->gops, r->wgbs, bt, r->blas_t / r->t, 100 * r->wgbs / bw,
+           100 * r->gops / peak);
   }
   return 0;
 }
