@@ -174,86 +174,170 @@ static void pack_b_ternary(const uint8_t *w, int64_t kp, int64_t N, int64_t n0,
   }
 }
 
+/* MR x 16 micro tiles (MR = 6): 12 accumulators, 2 B vectors, a broadcast
+ * and a product use all 16 ymm registers. The step loop is inline assembly
+ * because GCC spills accumulators of the same loop written with
+ * intrinsics; the accumulators then go through memory once per tile. */
+#if TERN_CPU_MR != 6
+#error "the AVX2 micro kernels are written for TERN_CPU_MR == 6"
+#endif
+
 static void gemm_ternary(const uint8_t *b, const int8_t *a, int32_t *C,
                          int64_t ldc) {
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00,
-          c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  for (int g = 0; g < TERN_CPU_KB / 4; g++) {
-    __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + g * 64));
-    __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + g * 64 + 32));
-    const int8_t *ag = a + g * 16;
-    int32_t v;
-    memcpy(&v, ag, 4);
-    __m256i x = _mm256_set1_epi32(v);
-    c00 = _mm256_add_epi16(c00, _mm256_maddubs_epi16(b0, x));
-    c01 = _mm256_add_epi16(c01, _mm256_maddubs_epi16(b1, x));
-    memcpy(&v, ag + 4, 4);
-    x = _mm256_set1_epi32(v);
-    c10 = _mm256_add_epi16(c10, _mm256_maddubs_epi16(b0, x));
-    c11 = _mm256_add_epi16(c11, _mm256_maddubs_epi16(b1, x));
-    memcpy(&v, ag + 8, 4);
-    x = _mm256_set1_epi32(v);
-    c20 = _mm256_add_epi16(c20, _mm256_maddubs_epi16(b0, x));
-    c21 = _mm256_add_epi16(c21, _mm256_maddubs_epi16(b1, x));
-    memcpy(&v, ag + 12, 4);
-    x = _mm256_set1_epi32(v);
-    c30 = _mm256_add_epi16(c30, _mm256_maddubs_epi16(b0, x));
-    c31 = _mm256_add_epi16(c31, _mm256_maddubs_epi16(b1, x));
-  }
+  __m256i acc[12];
+  __asm__ volatile("vpxor %%ymm0, %%ymm0, %%ymm0\n\t"
+                   "vpxor %%ymm1, %%ymm1, %%ymm1\n\t"
+                   "vpxor %%ymm2, %%ymm2, %%ymm2\n\t"
+                   "vpxor %%ymm3, %%ymm3, %%ymm3\n\t"
+                   "vpxor %%ymm4, %%ymm4, %%ymm4\n\t"
+                   "vpxor %%ymm5, %%ymm5, %%ymm5\n\t"
+                   "vpxor %%ymm6, %%ymm6, %%ymm6\n\t"
+                   "vpxor %%ymm7, %%ymm7, %%ymm7\n\t"
+                   "vpxor %%ymm8, %%ymm8, %%ymm8\n\t"
+                   "vpxor %%ymm9, %%ymm9, %%ymm9\n\t"
+                   "vpxor %%ymm10, %%ymm10, %%ymm10\n\t"
+                   "vpxor %%ymm11, %%ymm11, %%ymm11\n\t"
+                   "mov $64, %%ecx\n\t"
+                   "1:\n\t"
+                   "vmovdqu (%[b]), %%ymm12\n\t"
+                   "vmovdqu 32(%[b]), %%ymm13\n\t"
+                   "vpbroadcastd 0(%[a]), %%ymm14\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm0, %%ymm0\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm1, %%ymm1\n\t"
+                   "vpbroadcastd 4(%[a]), %%ymm14\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm2, %%ymm2\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm3, %%ymm3\n\t"
+                   "vpbroadcastd 8(%[a]), %%ymm14\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm4, %%ymm4\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm5, %%ymm5\n\t"
+                   "vpbroadcastd 12(%[a]), %%ymm14\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm6, %%ymm6\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm7, %%ymm7\n\t"
+                   "vpbroadcastd 16(%[a]), %%ymm14\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm8, %%ymm8\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm9, %%ymm9\n\t"
+                   "vpbroadcastd 20(%[a]), %%ymm14\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm10, %%ymm10\n\t"
+                   "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddw %%ymm15, %%ymm11, %%ymm11\n\t"
+                   "add $64, %[b]\n\t"
+                   "add $24, %[a]\n\t"
+                   "dec %%ecx\n\t"
+                   "jnz 1b\n\t"
+                   "vmovdqu %%ymm0, 0(%[o])\n\t"
+                   "vmovdqu %%ymm1, 32(%[o])\n\t"
+                   "vmovdqu %%ymm2, 64(%[o])\n\t"
+                   "vmovdqu %%ymm3, 96(%[o])\n\t"
+                   "vmovdqu %%ymm4, 128(%[o])\n\t"
+                   "vmovdqu %%ymm5, 160(%[o])\n\t"
+                   "vmovdqu %%ymm6, 192(%[o])\n\t"
+                   "vmovdqu %%ymm7, 224(%[o])\n\t"
+                   "vmovdqu %%ymm8, 256(%[o])\n\t"
+                   "vmovdqu %%ymm9, 288(%[o])\n\t"
+                   "vmovdqu %%ymm10, 320(%[o])\n\t"
+                   "vmovdqu %%ymm11, 352(%[o])\n\t"
+                   : [a] "+r"(a), [b] "+r"(b)
+                   : [o] "r"(acc)
+                   : "ecx", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3",
+                     "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                     "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
   const __m256i ones = _mm256_set1_epi16(1);
-#define FLUSH(row, lo, hi)                                                     \
-  do {                                                                         \
-    __m256i *p = (__m256i *)(C + (row)*ldc);                                   \
-    _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p),             \
-                                            _mm256_madd_epi16(lo, ones)));     \
-    _mm256_storeu_si256(p + 1, _mm256_add_epi32(_mm256_loadu_si256(p + 1),     \
-                                                _mm256_madd_epi16(hi, ones))); \
-  } while (0)
-  FLUSH(0, c00, c01);
-  FLUSH(1, c10, c11);
-  FLUSH(2, c20, c21);
-  FLUSH(3, c30, c31);
-#undef FLUSH
+  for (int r = 0; r < TERN_CPU_MR; r++)
+    for (int h = 0; h < 2; h++) {
+      __m256i *p = (__m256i *)(C + r * ldc) + h;
+      _mm256_storeu_si256(
+          p, _mm256_add_epi32(_mm256_loadu_si256(p),
+                              _mm256_madd_epi16(acc[2 * r + h], ones)));
+    }
 }
 
 static void gemm_int8(const int16_t *b, const int16_t *a, int32_t *C,
                       int64_t ldc) {
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00,
-          c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  for (int p = 0; p < TERN_CPU_KB / 2; p++) {
-    __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + p * 32));
-    __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + p * 32 + 16));
-    const int16_t *ap = a + p * 8;
-    int32_t v;
-    memcpy(&v, ap, 4);
-    __m256i x = _mm256_set1_epi32(v);
-    c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(b0, x));
-    c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(b1, x));
-    memcpy(&v, ap + 2, 4);
-    x = _mm256_set1_epi32(v);
-    c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(b0, x));
-    c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(b1, x));
-    memcpy(&v, ap + 4, 4);
-    x = _mm256_set1_epi32(v);
-    c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(b0, x));
-    c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(b1, x));
-    memcpy(&v, ap + 6, 4);
-    x = _mm256_set1_epi32(v);
-    c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(b0, x));
-    c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(b1, x));
-  }
-#define ADDC(row, lo, hi)                                                      \
-  do {                                                                         \
-    __m256i *q = (__m256i *)(C + (row)*ldc);                                   \
-    _mm256_storeu_si256(q, _mm256_add_epi32(_mm256_loadu_si256(q), lo));       \
-    _mm256_storeu_si256(q + 1,                                                 \
-                        _mm256_add_epi32(_mm256_loadu_si256(q + 1), hi));      \
-  } while (0)
-  ADDC(0, c00, c01);
-  ADDC(1, c10, c11);
-  ADDC(2, c20, c21);
-  ADDC(3, c30, c31);
-#undef ADDC
+  __m256i acc[12];
+  __asm__ volatile("vpxor %%ymm0, %%ymm0, %%ymm0\n\t"
+                   "vpxor %%ymm1, %%ymm1, %%ymm1\n\t"
+                   "vpxor %%ymm2, %%ymm2, %%ymm2\n\t"
+                   "vpxor %%ymm3, %%ymm3, %%ymm3\n\t"
+                   "vpxor %%ymm4, %%ymm4, %%ymm4\n\t"
+                   "vpxor %%ymm5, %%ymm5, %%ymm5\n\t"
+                   "vpxor %%ymm6, %%ymm6, %%ymm6\n\t"
+                   "vpxor %%ymm7, %%ymm7, %%ymm7\n\t"
+                   "vpxor %%ymm8, %%ymm8, %%ymm8\n\t"
+                   "vpxor %%ymm9, %%ymm9, %%ymm9\n\t"
+                   "vpxor %%ymm10, %%ymm10, %%ymm10\n\t"
+                   "vpxor %%ymm11, %%ymm11, %%ymm11\n\t"
+                   "mov $128, %%ecx\n\t"
+                   "1:\n\t"
+                   "vmovdqu (%[b]), %%ymm12\n\t"
+                   "vmovdqu 32(%[b]), %%ymm13\n\t"
+                   "vpbroadcastd 0(%[a]), %%ymm14\n\t"
+                   "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm0, %%ymm0\n\t"
+                   "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm1, %%ymm1\n\t"
+                   "vpbroadcastd 4(%[a]), %%ymm14\n\t"
+                   "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm2, %%ymm2\n\t"
+                   "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm3, %%ymm3\n\t"
+                   "vpbroadcastd 8(%[a]), %%ymm14\n\t"
+                   "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm4, %%ymm4\n\t"
+                   "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm5, %%ymm5\n\t"
+                   "vpbroadcastd 12(%[a]), %%ymm14\n\t"
+                   "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm6, %%ymm6\n\t"
+                   "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm7, %%ymm7\n\t"
+                   "vpbroadcastd 16(%[a]), %%ymm14\n\t"
+                   "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm8, %%ymm8\n\t"
+                   "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm9, %%ymm9\n\t"
+                   "vpbroadcastd 20(%[a]), %%ymm14\n\t"
+                   "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm10, %%ymm10\n\t"
+                   "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"
+                   "vpaddd %%ymm15, %%ymm11, %%ymm11\n\t"
+                   "add $64, %[b]\n\t"
+                   "add $24, %[a]\n\t"
+                   "dec %%ecx\n\t"
+                   "jnz 1b\n\t"
+                   "vmovdqu %%ymm0, 0(%[o])\n\t"
+                   "vmovdqu %%ymm1, 32(%[o])\n\t"
+                   "vmovdqu %%ymm2, 64(%[o])\n\t"
+                   "vmovdqu %%ymm3, 96(%[o])\n\t"
+                   "vmovdqu %%ymm4, 128(%[o])\n\t"
+                   "vmovdqu %%ymm5, 160(%[o])\n\t"
+                   "vmovdqu %%ymm6, 192(%[o])\n\t"
+                   "vmovdqu %%ymm7, 224(%[o])\n\t"
+                   "vmovdqu %%ymm8, 256(%[o])\n\t"
+                   "vmovdqu %%ymm9, 288(%[o])\n\t"
+                   "vmovdqu %%ymm10, 320(%[o])\n\t"
+                   "vmovdqu %%ymm11, 352(%[o])\n\t"
+                   : [a] "+r"(a), [b] "+r"(b)
+                   : [o] "r"(acc)
+                   : "ecx", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3",
+                     "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                     "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+  for (int r = 0; r < TERN_CPU_MR; r++)
+    for (int h = 0; h < 2; h++) {
+      __m256i *q = (__m256i *)(C + r * ldc) + h;
+      _mm256_storeu_si256(
+          q, _mm256_add_epi32(_mm256_loadu_si256(q), acc[2 * r + h]));
+    }
 }
 
 /* The activation rule (docs/NUMERICS.md), 8 floats at a time: absmax with

@@ -13,17 +13,17 @@
  *   their int32 row sums: kernels multiply unsigned ternary codes c = q+1 with
  *   signed activations and subtract the row sum (dot(q,x) = dot(c,x) -
  *   sum(x)), which keeps every product exact in 16 bits.
- * - GEMM panels (per 256-deep K block): A (activations) as 4-row strips
- *   [64 groups][4 rows][4 k]; ternary B as 16-channel strips of codes
+ * - GEMM panels (per 256-deep K block): A (activations) as MR-row strips
+ *   [64 groups][MR rows][4 k]; ternary B as 16-channel strips of codes
  *   [64 groups][16 ch][4 k]; int8 B as 16-channel strips of int16
- *   [128 pairs][16 ch][2 k] with A as [128 pairs][4 rows][2 k] int16. */
+ *   [128 pairs][16 ch][2 k] with A as [128 pairs][MR rows][2 k] int16. */
 #ifndef TERN_CPU_KERNELS_H
 #define TERN_CPU_KERNELS_H
 
 #include "tern_internal.h"
 
 #define TERN_CPU_KB 256 /* K block of the GEMM panels and of padding */
-#define TERN_CPU_MR 4   /* activation rows per GEMM micro tile */
+#define TERN_CPU_MR 6   /* activation rows per GEMM micro tile */
 #define TERN_CPU_NR 16  /* output channels per GEMM micro tile */
 
 typedef enum tern_cpu_isa {

@@ -16,7 +16,7 @@
 #define GEMV_MAX_M 4   /* batch rows handled by the GEMV kernels */
 #define GEMV_TASK_N 64 /* output channels per GEMV task */
 #define GEMM_NC 64     /* output channels per GEMM task (4 strips) */
-#define GEMM_MC 256    /* batch rows per GEMM task */
+#define GEMM_MC (TERN_CPU_MR * 40) /* batch rows per GEMM task */
 
 static int64_t round_up(int64_t v, int64_t m) {
   return (v + m - 1) / m * m;

@@ -38,7 +38,7 @@ void tern_cpu_pack_b_int8(const int8_t *w, int64_t kp, int64_t N, int64_t n0,
 
 void tern_cpu_pack_a_int8(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
                           int64_t kb, int16_t *panel) {
-  /* [128 pairs][4 rows][2 k] */
+  /* [128 pairs][MR rows][2 k] */
   for (int r = 0; r < TERN_CPU_MR; r++) {
     int64_t m = m0 + r;
     const int8_t *row = m < M ? x + m * kp + kb * TERN_CPU_KB : NULL;
@@ -51,7 +51,7 @@ void tern_cpu_pack_a_int8(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
 
 void tern_cpu_pack_a_ternary(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
                              int64_t kb, int8_t *panel) {
-  /* [64 groups][4 rows][4 k] */
+  /* [64 groups][MR rows][4 k] */
   for (int r = 0; r < TERN_CPU_MR; r++) {
     int64_t m = m0 + r;
     const int8_t *row = m < M ? x + m * kp + kb * TERN_CPU_KB : NULL;
