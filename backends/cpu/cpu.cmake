@@ -11,9 +11,12 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64|i[3-6]86")
   if(EXISTS ${_tern_cpu_dir}/cpu_kern_avx512.c)
     list(APPEND TERN_DEFINES TERN_CPU_HAVE_AVX512)
   endif()
-else()
-  # The x86 kernel files compile to nothing elsewhere.
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64|ARM64")
+  if(EXISTS ${_tern_cpu_dir}/cpu_kern_neon.c)
+    list(APPEND TERN_DEFINES TERN_CPU_HAVE_NEON)
+  endif()
 endif()
+# Each kernel file compiles to nothing on CPUs it is not for.
 
 option(TERN_BLAS "Use OpenBLAS for f32 weights on the CPU" ON)
 if(TERN_BLAS)

@@ -20,7 +20,7 @@
 #ifndef GEMV_BATCH_MAX
 #define GEMV_BATCH_MAX 32
 #endif
-#define GEMM_NC 64     /* output channels per GEMM task (4 strips) */
+#define GEMM_NC 64 /* output channels per GEMM task (4 strips) */
 #define GEMM_MC (TERN_CPU_MR * 40) /* batch rows per GEMM task */
 
 static int64_t round_up(int64_t v, int64_t m) {
@@ -279,8 +279,14 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
                                   int thread_count, tern_err *err) {
   if (M <= 0)
     return TERN_OK;
-  run_job j = {l, qx,  xs,           NULL, M, round_up(M, TERN_CPU_MR),
-               y, ldy, transpose_out};
+  run_job j = {.l = l,
+               .qx = qx,
+               .xs = xs,
+               .M = M,
+               .mp = round_up(M, TERN_CPU_MR),
+               .y = y,
+               .ldy = ldy,
+               .tr = transpose_out};
   int32_t *xsum = NULL;
   if (l->wdtype == TERN_DTYPE_TERNARY) {
     xsum = tern_malloc((size_t)M * sizeof(int32_t));
