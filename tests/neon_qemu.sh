@@ -25,7 +25,7 @@ done
 
 mkdir -p "$out/obj"
 # The flags of the root CMakeLists (no FMA contraction: docs/NUMERICS.md).
-CFLAGS=(-std=c11 -O2 -ffp-contract=off -fno-fast-math -Wall -Wextra
+CFLAGS=(-std=c11 -O3 -ffp-contract=off -fno-fast-math -Wall -Wextra
   -Wno-unused-parameter -Wno-missing-field-initializers
   -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread
   -I"$src/include" -I"$src/core" -I"$src")

@@ -130,9 +130,9 @@ static void gemv_int8(const int8_t *w, int64_t kp, int64_t n0, int64_t n1,
 }
 
 /* Rows [r0, r0 + RN) of the ternary micro tile: the B group is four vectors
- * of [4 ch][4 k] codes, each row's 4 activations are broadcast, and SDOT
- * leaves one channel per int32 lane. RN <= 6: 24 accumulators, 4 B vectors
- * and a broadcast fit the 32 registers. */
+ * of [4 ch][4 k] codes, SDOT by one row's 4 activations (a lane of the A
+ * vectors) leaves one channel per int32 lane. RN <= 6: 24 accumulators,
+ * 4 B vectors and 2 A vectors fit the 32 registers. */
 INLINE void tern_gemm_rows(const uint8_t *b, const int8_t *a, int32_t *C,
                            int64_t ldc, const int r0, const int RN) {
   int32x4_t acc[6][4];
@@ -143,11 +143,26 @@ INLINE void tern_gemm_rows(const uint8_t *b, const int8_t *a, int32_t *C,
     int8x16_t bv[4];
     for (int q = 0; q < 4; q++)
       bv[q] = vreinterpretq_s8_u8(vld1q_u8(b + g * 64 + q * 16));
-    for (int r = 0; r < RN; r++) {
-      int8x16_t av =
-          vreinterpretq_s8_s32(bcast4(a + (g * TERN_CPU_MR + r0 + r) * 4));
-      for (int q = 0; q < 4; q++)
-        acc[r][q] = vdotq_s32(acc[r][q], bv[q], av);
+    const int8_t *ag = a + (g * TERN_CPU_MR + r0) * 4;
+    if (RN == 6) {
+      /* rows 0-3 in one vector, 4-5 in a half: 2 registers instead of 6
+       * broadcasts keep all 24 accumulators in registers */
+      int8x16_t a03 = vld1q_s8(ag);
+      int8x8_t a45 = vld1_s8(ag + 16);
+      for (int q = 0; q < 4; q++) {
+        acc[0][q] = vdotq_laneq_s32(acc[0][q], bv[q], a03, 0);
+        acc[1][q] = vdotq_laneq_s32(acc[1][q], bv[q], a03, 1);
+        acc[2][q] = vdotq_laneq_s32(acc[2][q], bv[q], a03, 2);
+        acc[3][q] = vdotq_laneq_s32(acc[3][q], bv[q], a03, 3);
+        acc[4][q] = vdotq_lane_s32(acc[4][q], bv[q], a45, 0);
+        acc[5][q] = vdotq_lane_s32(acc[5][q], bv[q], a45, 1);
+      }
+    } else {
+      for (int r = 0; r < RN; r++) {
+        int8x16_t av = vreinterpretq_s8_s32(bcast4(ag + r * 4));
+        for (int q = 0; q < 4; q++)
+          acc[r][q] = vdotq_s32(acc[r][q], bv[q], av);
+      }
     }
   }
   for (int r = 0; r < RN; r++)
