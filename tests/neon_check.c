@@ -461,7 +461,8 @@ int main(int argc, char **argv) {
 
   static const int64_t Ks[] = {1, 3, 17, 255, 257, 1000};
   static const int64_t Ns[] = {1, 5, 33};
-  static const int64_t Ms[] = {1, 2, 7, 9, 33}; /* 9, 33: the GEMM path */
+  /* 33 (and 40 below): past the GEMV batch limit (32), the GEMM path */
+  static const int64_t Ms[] = {1, 2, 7, 9, 33};
   int c = 0;
   for (int d = 0; d < 2; d++)
     for (int pt = 0; pt < 2; pt++)
@@ -471,6 +472,12 @@ int main(int argc, char **argv) {
             check_linear(d ? TERN_DTYPE_I8 : TERN_DTYPE_TERNARY, Ms[mi], Ns[nj],
                          Ks[ki], pt == 1, c % 2 == 0,
                          (tern_activation)(c % TERN_ACT_COUNT_));
+  /* long K (many 128 blocks per row), and a GEMM over several row strips */
+  for (int d = 0; d < 2; d++) {
+    tern_dtype dt = d ? TERN_DTYPE_I8 : TERN_DTYPE_TERNARY;
+    check_linear(dt, 3, 64, 4096, false, true, TERN_ACT_NONE);
+    check_linear(dt, 40, 70, 600, true, true, TERN_ACT_RELU);
+  }
 
   static const conv_case cases[] = {
       {1, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},    /* plain 3x3 pad 1 */

@@ -27,7 +27,7 @@ mkdir -p "$out/obj"
 # The flags of the root CMakeLists (no FMA contraction: docs/NUMERICS.md).
 CFLAGS=(-std=c11 -O3 -ffp-contract=off -fno-fast-math -Wall -Wextra
   -Wno-unused-parameter -Wno-missing-field-initializers
-  -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread
+  -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DTERN_CPU_HAVE_NEON -pthread
   -I"$src/include" -I"$src/core" -I"$src")
 
 # Library sources minus the x86 kernels and the model-file codec (the only

@@ -11,21 +11,17 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64|i[3-6]86")
   if(EXISTS ${_tern_cpu_dir}/cpu_kern_avx512.c)
     list(APPEND TERN_DEFINES TERN_CPU_HAVE_AVX512)
   endif()
-endif()
-# Each ISA's kernel files only build for their architecture (the glob of the
-# root CMakeLists picks them all up).
-if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64|i[3-6]86")
-  list(FILTER TERN_SOURCES EXCLUDE REGEX "/cpu_kern_avx[^/]*\\.c$")
-endif()
-if(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64|ARM64")
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64|ARM64")
+  if(EXISTS ${_tern_cpu_dir}/cpu_kern_neon.c)
+    list(APPEND TERN_DEFINES TERN_CPU_HAVE_NEON)
+  endif()
   # Plain Advanced SIMD is the AArch64 baseline; the SDOT table gets the
   # dot-product extension for its file only and is picked at run time
   # (asimddp in AT_HWCAP).
   set_source_files_properties(${_tern_cpu_dir}/cpu_kern_neondot.c PROPERTIES
     COMPILE_OPTIONS "-march=armv8.2-a+dotprod")
-else()
-  list(FILTER TERN_SOURCES EXCLUDE REGEX "/cpu_kern_neon[^/]*\\.c$")
 endif()
+# Each kernel file compiles to nothing on CPUs it is not for.
 
 option(TERN_BLAS "Use OpenBLAS for f32 weights on the CPU" ON)
 if(TERN_BLAS)

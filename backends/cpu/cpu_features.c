@@ -40,7 +40,7 @@ const tern_cpu_kernels *tern_cpu_kernels_get(tern_cpu_isa isa) {
     return &tern_cpu_kernels_avx512;
 #endif
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) && defined(TERN_CPU_HAVE_NEON)
   case TERN_ISA_NEON:
     return &tern_cpu_kernels_neon;
   case TERN_ISA_NEONDOT:

@@ -7,6 +7,7 @@
  * vpmaddwd. Layouts: cpu_kernels.h. */
 #include "cpu_kernels.h"
 
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #include <string.h>
 
@@ -405,3 +406,5 @@ const tern_cpu_kernels tern_cpu_kernels_avx2 = {
     gemv_ternary, gemv_int8, pack_b_ternary,
     gemm_ternary, gemm_int8, quantize_row,
 };
+
+#endif /* x86 */

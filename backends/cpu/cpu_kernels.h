@@ -94,7 +94,7 @@ extern const tern_cpu_kernels tern_cpu_kernels_avx2;
 extern const tern_cpu_kernels tern_cpu_kernels_avx512;
 #endif
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) && defined(TERN_CPU_HAVE_NEON)
 extern const tern_cpu_kernels tern_cpu_kernels_neon;
 extern const tern_cpu_kernels tern_cpu_kernels_neondot;
 /* Shared by both NEON tables (cpu_kern_neon.c, plain Advanced SIMD). */

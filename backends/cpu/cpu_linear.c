@@ -15,7 +15,12 @@
 
 #define GEMV_MAX_M 4   /* batch rows handled by the GEMV kernels */
 #define GEMV_TASK_N 64 /* output channels per GEMV task */
-#define GEMM_NC 64     /* output channels per GEMM task (4 strips) */
+/* Largest batch run as GEMVs (4 rows per pass over the weights): below it
+ * the GEMM panel decode costs more than it saves. */
+#ifndef GEMV_BATCH_MAX
+#define GEMV_BATCH_MAX 32
+#endif
+#define GEMM_NC 64 /* output channels per GEMM task (4 strips) */
 #define GEMM_MC (TERN_CPU_MR * 40) /* batch rows per GEMM task */
 
 static int64_t round_up(int64_t v, int64_t m) {
@@ -274,8 +279,14 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
                                   int thread_count, tern_err *err) {
   if (M <= 0)
     return TERN_OK;
-  run_job j = {l, qx,  xs,           NULL, M, round_up(M, TERN_CPU_MR),
-               y, ldy, transpose_out};
+  run_job j = {.l = l,
+               .qx = qx,
+               .xs = xs,
+               .M = M,
+               .mp = round_up(M, TERN_CPU_MR),
+               .y = y,
+               .ldy = ldy,
+               .tr = transpose_out};
   int32_t *xsum = NULL;
   if (l->wdtype == TERN_DTYPE_TERNARY) {
     xsum = tern_malloc((size_t)M * sizeof(int32_t));
@@ -285,7 +296,7 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
     tern_cpu_parallel_for(M >= 64 ? thread_count : 1, M, xsum_task, &j);
   }
   tern_status s = TERN_OK;
-  if (M <= GEMV_MAX_M * 2) {
+  if (M <= GEMV_BATCH_MAX) {
     tern_cpu_parallel_for(thread_count, (l->N + GEMV_TASK_N - 1) / GEMV_TASK_N,
                           gemv_task, &j);
   } else {

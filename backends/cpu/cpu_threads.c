@@ -1,6 +1,8 @@
 /* cpu_threads.c — a small process-wide thread pool for the CPU kernels.
  * Workers spin briefly after a job (kernels run back to back, and a futex
- * wake-up costs more than a whole 4096x4096 GEMV slice) and then sleep. */
+ * wake-up costs more than a whole 4096x4096 GEMV slice) and then sleep.
+ * The caller always works too and never waits for a worker that has not
+ * joined by the time the caller's share is done. */
 #include "cpu_kernels.h"
 
 #include <pthread.h>
@@ -10,6 +12,7 @@
 
 #define POOL_MAX 256
 #define SPIN_NS 200000u /* 0.2 ms of spinning before sleeping */
+#define CLOSED (1 << 30)
 
 typedef struct pool {
   pthread_mutex_t run_lock; /* one job at a time */
@@ -24,15 +27,21 @@ typedef struct pool {
    * pairs one job's generation with another's thread count */
   atomic_ullong state;
   atomic_long next; /* next task to claim */
-  atomic_int busy;  /* workers still inside the job */
+  /* workers that joined the job, | CLOSED once the caller has finished its
+   * share: a worker the scheduler wakes late (a loaded machine) no longer
+   * joins, so the caller never waits for a thread that is not running */
+  atomic_int entry;
+  atomic_int done; /* joined workers that have finished */
   int64_t n_tasks;
   tern_cpu_task_fn fn;
   void *ctx;
   atomic_int quit;
 } pool;
 
-static pool g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-                      PTHREAD_COND_INITIALIZER};
+static pool g_pool = {.run_lock = PTHREAD_MUTEX_INITIALIZER,
+                      .lock = PTHREAD_MUTEX_INITIALIZER,
+                      .wake = PTHREAD_COND_INITIALIZER,
+                      .entry = CLOSED};
 
 static void run_tasks(pool *p) {
   for (;;) {
@@ -57,12 +66,14 @@ static void *worker(void *arg) {
   unsigned long long seen = p->start_gen[id];
   for (;;) {
     uint64_t t0 = tern_now_ns();
+    unsigned spins = 0;
     unsigned long long st;
     while ((st = atomic_load_explicit(&p->state, memory_order_acquire)) >> 16 ==
            seen) {
       if (atomic_load(&p->quit))
         return NULL;
-      if (tern_now_ns() - t0 > SPIN_NS) {
+      /* reading the clock costs more than a pause: every 256 spins */
+      if ((++spins & 255) == 0 && tern_now_ns() - t0 > SPIN_NS) {
         pthread_mutex_lock(&p->lock);
         while ((st = atomic_load(&p->state)) >> 16 == seen &&
                !atomic_load(&p->quit))
@@ -76,8 +87,15 @@ static void *worker(void *arg) {
       return NULL;
     seen = st >> 16;
     if (id < (int)(st & 0xffff)) {
-      run_tasks(p);
-      atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
+      int e = atomic_load_explicit(&p->entry, memory_order_acquire);
+      while (!(e & CLOSED))
+        if (atomic_compare_exchange_weak_explicit(&p->entry, &e, e + 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+          run_tasks(p);
+          atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+          break;
+        }
     }
   }
 }
@@ -104,7 +122,8 @@ static void pool_atfork_child(void) {
   pthread_mutex_init(&p->lock, NULL);
   pthread_cond_init(&p->wake, NULL);
   p->started = 0;
-  atomic_store(&p->busy, 0);
+  atomic_store(&p->entry, CLOSED);
+  atomic_store(&p->done, 0);
 }
 
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
@@ -149,7 +168,8 @@ void tern_cpu_parallel_for(int thread_count, int64_t n_tasks,
   p->fn = fn;
   p->ctx = ctx;
   atomic_store(&p->next, 0);
-  atomic_store(&p->busy, helpers);
+  atomic_store(&p->done, 0);
+  atomic_store_explicit(&p->entry, 0, memory_order_release);
   pthread_mutex_lock(&p->lock);
   unsigned long long gen = (atomic_load(&p->state) >> 16) + 1;
   atomic_store_explicit(&p->state, (gen << 16) | (unsigned)(helpers + 1),
@@ -157,8 +177,10 @@ void tern_cpu_parallel_for(int thread_count, int64_t n_tasks,
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
   run_tasks(p);
-  /* wait for the helpers that joined (workers with id >= want skip) */
-  while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0)
+  int joined =
+      atomic_fetch_or_explicit(&p->entry, CLOSED, memory_order_acq_rel) &
+      ~CLOSED;
+  while (atomic_load_explicit(&p->done, memory_order_acquire) < joined)
     cpu_relax();
   pthread_mutex_unlock(&p->run_lock);
 }
