@@ -450,6 +450,19 @@ int main(int argc, char **argv) {
           "best ISA is %s, expected %s", tern_cpu_isa_name(tern_cpu_isa_best()),
           expect);
 
+  /* TERN_CPU_ISA lowers the choice to any available table, never raises */
+  for (int i = 0; i < ni; i++) {
+    setenv("TERN_CPU_ISA", tern_cpu_isa_name(isas[i]), 1);
+    check(tern_cpu_isa_active() == isas[i], "TERN_CPU_ISA=%s gives %s",
+          tern_cpu_isa_name(isas[i]), tern_cpu_isa_name(tern_cpu_isa_active()));
+  }
+  setenv("TERN_CPU_ISA", "neondot", 1);
+  if (!tern_cpu_isa_available(TERN_ISA_NEONDOT))
+    check(tern_cpu_isa_active() == tern_cpu_isa_best(),
+          "TERN_CPU_ISA=neondot without asimddp gives %s",
+          tern_cpu_isa_name(tern_cpu_isa_active()));
+  unsetenv("TERN_CPU_ISA");
+
   for (int i = 0; i < ni; i++) {
     if (isas[i] == TERN_ISA_SCALAR)
       continue;

@@ -24,6 +24,16 @@ for tool in "$CC" "$QEMU"; do
 done
 
 mkdir -p "$out/obj"
+# The compiler alone is not enough: the arm64 C library headers come from
+# libc6-dev-arm64-cross (only recommended by gcc-aarch64-linux-gnu).
+printf '#include <stdio.h>\nint main(void) { return puts("") < 0; }\n' \
+  >"$out/probe.c"
+if ! "$CC" -static -o "$out/probe" "$out/probe.c" 2>"$out/probe.log"; then
+  cat "$out/probe.log"
+  echo "neon_qemu: $CC cannot build a static program;" \
+    "install libc6-dev-arm64-cross" >&2
+  exit 1
+fi
 # The flags of the root CMakeLists (no FMA contraction: docs/NUMERICS.md).
 CFLAGS=(-std=c11 -O3 -ffp-contract=off -fno-fast-math -Wall -Wextra
   -Wno-unused-parameter -Wno-missing-field-initializers
