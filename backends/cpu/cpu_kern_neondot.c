@@ -1,8 +1,8 @@
 /* cpu_kern_neondot.c — AArch64 kernels with the dot-product extension
  * (SDOT, built with -march=armv8.2-a+dotprod; chosen only when the CPU
  * reports asimddp). SDOT adds four int8 products into each int32 lane, so
- * every sum is exact with no int16 stage. Panel packing, the int16 int8 GEMM
- * and the quantizer are shared with cpu_kern_neon.c. Layouts:
+ * every sum is exact with no int16 stage. Panel packing and the quantizer
+ * are shared with cpu_kern_neon.c. Layouts:
  * cpu_kernels.h. */
 #if defined(__aarch64__)
 #include "cpu_kernels.h"
@@ -198,12 +198,55 @@ static void gemm_ternary(const uint8_t *b, const int8_t *a, int32_t *C,
   }
 }
 
+#if TERN_CPU_MR == 6
+/* The int8 tile on the int16 panels (whose values are int8: weights and
+ * quantized activations), narrowed on the fly for SDOT: two pairs of k
+ * become one 4-k group. B: narrowing pair p gives [c0 c1 c2 c3] in 16-bit
+ * units of (k0 k1); zipping with pair p+1 gives [c][k0..k3]. A: the 6 rows
+ * of pairs p, p+1 are 24 contiguous int16; the same zip gives rows 0-3 in
+ * one vector and rows 4-5 in a half, used by lane. */
+static void gemm_int8(const int16_t *b, const int16_t *a, int32_t *C,
+                      int64_t ldc) {
+  int32x4_t acc[6][4];
+  for (int r = 0; r < 6; r++)
+    for (int q = 0; q < 4; q++)
+      acc[r][q] = vdupq_n_s32(0);
+  for (int p = 0; p < TERN_CPU_KB / 2; p += 2) {
+    const int16_t *ap = a + p * 12;
+    uint16x4_t n0 = vreinterpret_u16_s8(vmovn_s16(vld1q_s16(ap)));
+    uint16x4_t n1 = vreinterpret_u16_s8(vmovn_s16(vld1q_s16(ap + 8)));
+    uint16x4_t n2 = vreinterpret_u16_s8(vmovn_s16(vld1q_s16(ap + 16)));
+    uint16x4_t e = vext_u16(n1, n2, 2); /* pair p+1, rows 0-3 */
+    int8x16_t a03 =
+        vreinterpretq_s8_u16(vcombine_u16(vzip1_u16(n0, e), vzip2_u16(n0, e)));
+    int8x8_t a45 = vreinterpret_s8_u16(vzip1_u16(n1, vext_u16(n2, n2, 2)));
+    for (int q = 0; q < 4; q++) {
+      uint16x4_t b0 = vreinterpret_u16_s8(
+          vmovn_s16(vld1q_s16(b + p * 2 * TERN_CPU_NR + q * 8)));
+      uint16x4_t b1 = vreinterpret_u16_s8(
+          vmovn_s16(vld1q_s16(b + (p + 1) * 2 * TERN_CPU_NR + q * 8)));
+      int8x16_t bv = vreinterpretq_s8_u16(
+          vcombine_u16(vzip1_u16(b0, b1), vzip2_u16(b0, b1)));
+      acc[0][q] = vdotq_laneq_s32(acc[0][q], bv, a03, 0);
+      acc[1][q] = vdotq_laneq_s32(acc[1][q], bv, a03, 1);
+      acc[2][q] = vdotq_laneq_s32(acc[2][q], bv, a03, 2);
+      acc[3][q] = vdotq_laneq_s32(acc[3][q], bv, a03, 3);
+      acc[4][q] = vdotq_lane_s32(acc[4][q], bv, a45, 0);
+      acc[5][q] = vdotq_lane_s32(acc[5][q], bv, a45, 1);
+    }
+  }
+  for (int r = 0; r < 6; r++)
+    for (int q = 0; q < 4; q++) {
+      int32_t *cp = C + r * ldc + 4 * q;
+      vst1q_s32(cp, vaddq_s32(vld1q_s32(cp), acc[r][q]));
+    }
+}
+#else
+#define gemm_int8 tern_cpu_neon_gemm_int8
+#endif
+
 const tern_cpu_kernels tern_cpu_kernels_neondot = {
-    gemv_ternary,
-    gemv_int8,
-    tern_cpu_neon_pack_b_ternary,
-    gemm_ternary,
-    tern_cpu_neon_gemm_int8,
-    tern_cpu_neon_quantize_row,
+    gemv_ternary, gemv_int8, tern_cpu_neon_pack_b_ternary,
+    gemm_ternary, gemm_int8, tern_cpu_neon_quantize_row,
 };
 #endif
