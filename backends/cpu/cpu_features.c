@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__aarch64__)
+#if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20) /* <asm/hwcap.h>: SDOT/UDOT */
@@ -70,7 +70,11 @@ bool tern_cpu_isa_available(tern_cpu_isa isa) {
   case TERN_ISA_NEON:
     return true; /* Advanced SIMD is part of the AArch64 baseline */
   case TERN_ISA_NEONDOT:
+#if defined(__linux__)
     return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return false; /* no portable detection: keep the plain table */
+#endif
 #endif
   default:
     return false;
