@@ -51,13 +51,18 @@ for f in "$src"/core/ops/*.c "$src"/backends/cpu/*.c; do
   sources+=("$f")
 done
 
-newest_header=$(find "$src/include" "$src/core" "$src/backends/cpu" \
-  -name '*.h' -printf '%T@\n' | sort -n | tail -1)
+# Objects older than any header or this script (its flags) are rebuilt.
+newest_header=$( (
+  find "$src/include" "$src/core" "$src/backends/cpu" -name '*.h' \
+    -printf '%T@\n'
+  stat -c %Y "$0"
+) | sort -n | tail -1)
 
 build_one() { # source object
   local flags=("${CFLAGS[@]}")
   case "$1" in
-  */cpu_kern_neondot.c) flags+=(-march=armv8.2-a+dotprod) ;;
+  */cpu_kern_neondot.c) flags+=(-Werror -march=armv8.2-a+dotprod) ;;
+  */cpu_kern_neon.c) flags+=(-Werror) ;;
   esac
   "$CC" "${flags[@]}" -c "$1" -o "$2"
 }
