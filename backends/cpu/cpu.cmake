@@ -15,6 +15,11 @@ elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64|ARM64")
   if(EXISTS ${_tern_cpu_dir}/cpu_kern_neon.c)
     list(APPEND TERN_DEFINES TERN_CPU_HAVE_NEON)
   endif()
+  # Plain Advanced SIMD is the AArch64 baseline; the SDOT table gets the
+  # dot-product extension for its file only and is picked at run time
+  # (asimddp in AT_HWCAP).
+  set_source_files_properties(${_tern_cpu_dir}/cpu_kern_neondot.c PROPERTIES
+    COMPILE_OPTIONS "-march=armv8.2-a+dotprod")
 endif()
 # Each kernel file compiles to nothing on CPUs it is not for.
 

@@ -84,7 +84,8 @@ void tern_cpu_features_str(char *buf, size_t n) {
            __builtin_cpu_supports("avx512f") ? "avx512 " : "",
            __builtin_cpu_supports("avx512vnni") ? "vnni " : "");
 #elif defined(__aarch64__)
-  snprintf(have, sizeof have, "neon ");
+  snprintf(have, sizeof have, "neon %s",
+           tern_cpu_isa_available(TERN_ISA_NEONDOT) ? "asimddp " : "");
 #endif
   snprintf(buf, n, "%skernels=%s", have,
            tern_cpu_isa_name(tern_cpu_isa_active()));

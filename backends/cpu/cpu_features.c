@@ -5,8 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const k_isa_names[TERN_ISA_COUNT_] = {"scalar", "avx2",
-                                                         "avx512", "neon"};
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) /* <asm/hwcap.h>: SDOT/UDOT */
+#endif
+#endif
+
+static const char *const k_isa_names[TERN_ISA_COUNT_] = {
+    "scalar", "avx2", "avx512", "neon", "neondot"};
 
 const char *tern_cpu_isa_name(tern_cpu_isa isa) {
   return (unsigned)isa < TERN_ISA_COUNT_ ? k_isa_names[isa] : "unknown";
@@ -36,6 +43,8 @@ const tern_cpu_kernels *tern_cpu_kernels_get(tern_cpu_isa isa) {
 #if defined(__aarch64__) && defined(TERN_CPU_HAVE_NEON)
   case TERN_ISA_NEON:
     return &tern_cpu_kernels_neon;
+  case TERN_ISA_NEONDOT:
+    return &tern_cpu_kernels_neondot;
 #endif
   default:
     return NULL;
@@ -60,6 +69,12 @@ bool tern_cpu_isa_available(tern_cpu_isa isa) {
 #if defined(__aarch64__)
   case TERN_ISA_NEON:
     return true; /* Advanced SIMD is part of the AArch64 baseline */
+  case TERN_ISA_NEONDOT:
+#if defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return false; /* no portable detection: keep the plain table */
+#endif
 #endif
   default:
     return false;

@@ -29,12 +29,14 @@
 typedef enum tern_cpu_isa {
   TERN_ISA_SCALAR = 0,
   TERN_ISA_AVX2 = 1,
-  TERN_ISA_AVX512 = 2, /* AVX-512 F/BW/VL + VNNI */
-  TERN_ISA_NEON = 3,
+  TERN_ISA_AVX512 = 2,  /* AVX-512 F/BW/VL + VNNI */
+  TERN_ISA_NEON = 3,    /* AArch64 Advanced SIMD (vmull/vpadal) */
+  TERN_ISA_NEONDOT = 4, /* + the dot-product extension (SDOT, asimddp) */
   TERN_ISA_COUNT_
 } tern_cpu_isa;
 
-/* Best ISA of this CPU, lowered by TERN_CPU_ISA=scalar|avx2|avx512|neon
+/* Best ISA of this CPU, lowered by
+ * TERN_CPU_ISA=scalar|avx2|avx512|neon|neondot
  * (a request above what the CPU has is ignored). Read once. */
 tern_cpu_isa tern_cpu_isa_active(void);
 /* What the CPU has, ignoring the environment. */
@@ -94,6 +96,14 @@ extern const tern_cpu_kernels tern_cpu_kernels_avx512;
 #endif
 #if defined(__aarch64__) && defined(TERN_CPU_HAVE_NEON)
 extern const tern_cpu_kernels tern_cpu_kernels_neon;
+extern const tern_cpu_kernels tern_cpu_kernels_neondot;
+/* Shared by both NEON tables (cpu_kern_neon.c, plain Advanced SIMD). */
+void tern_cpu_neon_pack_b_ternary(const uint8_t *w, int64_t kp, int64_t N,
+                                  int64_t n0, int64_t kb, uint8_t *panel);
+void tern_cpu_neon_gemm_int8(const int16_t *b, const int16_t *a, int32_t *C,
+                             int64_t ldc);
+void tern_cpu_neon_quantize_row(const float *x, int64_t K, int64_t kp,
+                                int8_t *q, float *scale);
 #endif
 
 /* Shared, ISA-independent panel packing (plain C). */
