@@ -1,46 +1,29 @@
-/* bench_vulkan.c — Vulkan kernel benchmark: linear (GEMV / GEMM) with
- * ternary, int8 and f32 weights on the first Vulkan device, per feature tier
- * and kernel (the f32 shader is the in-run baseline). Each variant gets its
- * own context, since tiers and kernels are picked from the environment at
- * context creation. Writes one JSON document to stdout; progress to stderr.
+/* bench_vulkan.c — the kernel benchmark on the first Vulkan device: linear
+ * with ternary, int8 and f32 weights (the f32 shader is the in-run baseline)
+ * per feature tier and kernel, at the shapes of bench_kernels (m,n,k =
+ * output rows, batch, reduction) and in its JSON. Each variant gets its own
+ * context, since tiers and kernels are chosen from the environment at
+ * context creation. The time is the median of tern_session_run (quantizing
+ * x, the GEMM, submit and wait) after warm-up.
  *
- *   bench_vulkan [--quick] [--shape N,M,K]... [--reps R] [--only NAME,...]
- *
- * Shapes are N,M,K: N output channels, M rows (batch), K input features
- * (the defaults 4096,1,4096 and 4096,512,14336). Time is the median wall
- * time of tern_session_run (quantizing x, the GEMM, submit and wait). */
+ *   bench_vulkan [--json] [--quick] [--cputime] [--shapes m,n,k;...]
+ *                [--only variant,...]
+ */
+#include "bench_common.h"
 #include "tern.h"
 
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
+#include <unistd.h>
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
+typedef struct shape {
+  int64_t m, n, k;
+} shape;
 
-/* CPU time of the whole process (lavapipe's worker threads included): on a
- * shared machine it moves far less than wall time. */
-static double cpu_ms(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-3;
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void) {
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
-}
+static const shape k_default_shapes[] = {{4096, 1, 4096}, {4096, 512, 14336}};
+static const shape k_quick_shapes[] = {{1024, 1, 1024}, {512, 64, 1024}};
 
 typedef struct variant {
   const char *name;
@@ -67,6 +50,21 @@ static const variant k_variants[] = {
     {"f32-baseline", TERN_DTYPE_F32, {NULL}},
 };
 
+typedef struct result {
+  const char *variant, *dtype;
+  shape s;
+  double t, gops, wgbs;
+  char features[256];
+} result;
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
 static void set_env(const variant *v) {
   for (size_t i = 0; i < sizeof k_env_names / sizeof k_env_names[0]; i++)
     unsetenv(k_env_names[i]);
@@ -79,23 +77,22 @@ static void set_env(const variant *v) {
   }
 }
 
-/* Build y = x W^T with random weights of dtype (N x K). */
-static tern_graph *build(tern_dtype dt, int64_t N, int64_t M, int64_t K) {
+/* y = x W^T with random weights of dtype, W [m, k], x [n, k]. */
+static tern_graph *build(tern_dtype dt, shape s) {
   tern_graph *g = NULL;
   if (tern_graph_create(&g))
     return NULL;
-  int64_t xs[2] = {M, K}, ws[2] = {N, K};
+  int64_t xs[2] = {s.n, s.k}, ws[2] = {s.m, s.k};
   int x, w, y;
-  size_t bytes = tern_dtype_bytes(dt, N, K);
+  size_t bytes = tern_dtype_bytes(dt, s.m, s.k);
   void *data = malloc(bytes);
-  float *scales = malloc((size_t)N * sizeof(float));
+  float *scales = malloc((size_t)s.m * sizeof(float));
   if (!data || !scales)
     goto fail;
-  for (int64_t n = 0; n < N; n++)
-    scales[n] = 0.01f + (float)(rnd() % 1000) * 1e-5f;
+  for (int64_t i = 0; i < s.m; i++)
+    scales[i] = 0.01f + (float)(rnd() % 1000) * 1e-5f;
   if (dt == TERN_DTYPE_TERNARY) {
-    /* codes 0..2 four per byte (never 3) */
-    uint8_t *b = data;
+    uint8_t *b = data; /* codes 0..2, four per byte */
     for (size_t i = 0; i < bytes; i++) {
       uint8_t v = 0;
       for (int j = 0; j < 4; j++)
@@ -122,7 +119,7 @@ static tern_graph *build(tern_dtype dt, int64_t N, int64_t M, int64_t K) {
   cd.data_bytes = bytes;
   if (dt != TERN_DTYPE_F32) {
     cd.scales = scales;
-    cd.scale_count = N;
+    cd.scale_count = s.m;
   }
   tern_node_desc nd;
   memset(&nd, 0, sizeof nd);
@@ -148,53 +145,92 @@ fail:
   return NULL;
 }
 
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
+static void run_session(void *ctx) {
+  tern_session_run(ctx);
+}
+
+static bool listed(const char *list, const char *name) {
+  if (!list)
+    return true;
+  size_t n = strlen(name);
+  for (const char *p = list; (p = strstr(p, name)); p += n)
+    if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+      return true;
+  return false;
+}
+
+static bool parse_shapes(const char *s, shape *out, int *n) {
+  *n = 0;
+  while (*s && *n < 16) {
+    long long m, b, k;
+    int used = 0;
+    if (sscanf(s, "%lld,%lld,%lld%n", &m, &b, &k, &used) != 3 || m <= 0 ||
+        b <= 0 || k <= 0)
+      return false;
+    out[(*n)++] = (shape){m, b, k};
+    s += used;
+    if (*s == ';')
+      s++;
+  }
+  return *n > 0;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: bench_vulkan [--json] [--quick] [--cputime] "
+             "[--shapes m,n,k;...] [--only variant,...]\n"
+             "m,n,k = output rows, batch, reduction. --cputime measures the "
+             "process CPU time\ndivided by the CPU count (lavapipe runs one "
+             "worker per CPU): the uncontended\ntime on a shared machine.\n");
 }
 
 int main(int argc, char **argv) {
-  int64_t shapes[8][3] = {{4096, 1, 4096}, {4096, 512, 14336}};
-  int n_shapes = 2, reps = 0;
-  bool user_shapes = false;
+  shape shapes[16];
+  int n_shapes = 0;
+  bool json = false, quick = false, cputime = false;
   const char *only = NULL;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0) {
-      shapes[1][1] = 64; /* a smaller GEMM for CI smoke runs */
-    } else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
-      if (!user_shapes)
-        n_shapes = 0;
-      user_shapes = true;
-      long long a, b, c;
-      if (n_shapes < 8 &&
-          sscanf(argv[++i], "%lld,%lld,%lld", &a, &b, &c) == 3) {
-        shapes[n_shapes][0] = a;
-        shapes[n_shapes][1] = b;
-        shapes[n_shapes][2] = c;
-        n_shapes++;
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--json")) {
+      json = true;
+    } else if (!strcmp(a, "--quick")) {
+      quick = true;
+    } else if (!strcmp(a, "--cputime")) {
+      cputime = true;
+    } else if (!strcmp(a, "--shapes") && v) {
+      if (!parse_shapes(v, shapes, &n_shapes)) {
+        fprintf(stderr, "bench_vulkan: bad --shapes '%s'\n", v);
+        return 2;
       }
-    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
-      only = argv[++i];
-    } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
-      reps = atoi(argv[++i]);
+      i++;
+    } else if (!strcmp(a, "--only") && v) {
+      only = v;
+      i++;
+    } else if (!strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
     } else {
-      fprintf(stderr,
-              "usage: bench_vulkan [--quick] [--shape N,M,K]... [--reps R] "
-              "[--only NAME,...]\n");
-      return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+      usage(stderr);
+      return 2;
     }
   }
+  if (!n_shapes) {
+    const shape *src = quick ? k_quick_shapes : k_default_shapes;
+    for (; n_shapes < 2; n_shapes++)
+      shapes[n_shapes] = src[n_shapes];
+  }
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cputime)
+    bench_use_cpu_time(cpus > 0 ? (int)cpus : 1);
   unsetenv("TERN_VK_VALIDATION");
-  printf("{\"benchmark\": \"vulkan_linear\", \"results\": [");
-  int printed = 0;
+  result res[16 * 8];
+  int nres = 0;
   char device[160] = "";
-  for (int s = 0; s < n_shapes; s++) {
-    int64_t N = shapes[s][0], M = shapes[s][1], K = shapes[s][2];
-    double ops = 2.0 * (double)N * (double)M * (double)K;
-    int r = reps > 0 ? reps : (ops > 1e10 ? 3 : 20);
+  for (int si = 0; si < n_shapes; si++) {
+    shape s = shapes[si];
+    double ops = 2.0 * (double)s.m * (double)s.n * (double)s.k;
     for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
       const variant *var = &k_variants[v];
-      if (only && !strstr(only, var->name))
+      if (!listed(only, var->name))
         continue;
       set_env(var);
       tern_context_desc cdesc;
@@ -207,75 +243,100 @@ int main(int argc, char **argv) {
         return 1;
       }
       tern_device_info info;
-      memset(&info, 0, sizeof info);
       int dev = -1;
       for (int d = 0; d < tern_context_device_count(ctx) && dev < 0; d++) {
+        memset(&info, 0, sizeof info);
         info.size = sizeof info;
         tern_context_device_info(ctx, d, &info);
-        if (strcmp(info.backend, "vulkan") == 0)
+        if (!strcmp(info.backend, "vulkan"))
           dev = d;
       }
       if (dev < 0) {
-        fprintf(stderr, "bench_vulkan: no Vulkan device\n");
         tern_context_destroy(ctx);
-        printf("], \"skipped\": \"no Vulkan device\"}\n");
+        fprintf(stderr, "bench_vulkan: no Vulkan device; nothing measured\n");
+        if (json)
+          printf("{\"benchmark\": \"kernels\", \"backend\": \"vulkan\", "
+                 "\"skipped\": \"no Vulkan device\", \"results\": []}\n");
         return 0;
       }
       snprintf(device, sizeof device, "%s", info.name);
-      tern_graph *g = build(var->dtype, N, M, K);
+      tern_graph *g = build(var->dtype, s);
       tern_session_desc sd;
       memset(&sd, 0, sizeof sd);
       sd.size = sizeof sd;
       sd.device = info.id;
       sd.no_fallback = 1;
       tern_session *ses = NULL;
-      float *x = malloc((size_t)(M * K) * sizeof(float));
-      for (int64_t i = 0; i < M * K; i++)
+      size_t nx = (size_t)(s.n * s.k);
+      float *x = malloc(nx * sizeof(float));
+      for (size_t i = 0; x && i < nx; i++)
         x[i] = ((float)(rnd() % 4001) - 2000.0f) / 1000.0f;
-      double t_prep = now_ms();
-      if (!g || tern_session_create(ctx, g, &sd, &ses) ||
-          tern_session_set_input(ses, 0, x, (size_t)(M * K))) {
-        fprintf(stderr, "bench_vulkan: %s %s: %s (skipped)\n", var->name,
-                tern_dtype_name(var->dtype), tern_last_error());
-        tern_session_destroy(ses);
-        tern_graph_destroy(g);
-        free(x);
-        tern_context_destroy(ctx);
-        continue;
+      if (!g || !x || tern_session_create(ctx, g, &sd, &ses) ||
+          tern_session_set_input(ses, 0, x, nx)) {
+        fprintf(stderr, "bench_vulkan: %s %lld,%lld,%lld: %s (skipped)\n",
+                var->name, (long long)s.m, (long long)s.n, (long long)s.k,
+                tern_last_error());
+      } else {
+        bool big = ops > 1e10;
+        double t = bench_median(run_session, ses, 1, big ? 2 : 5,
+                                big ? 3 : (quick ? 10 : 50), big ? 0 : 0.5);
+        result *r = &res[nres++];
+        r->variant = var->name;
+        r->dtype = tern_dtype_name(var->dtype);
+        r->s = s;
+        r->t = t;
+        r->gops = ops / t * 1e-9;
+        r->wgbs = (double)tern_dtype_bytes(var->dtype, s.m, s.k) / t * 1e-9;
+        snprintf(r->features, sizeof r->features, "%s", info.features);
+        if (!json)
+          fprintf(stderr, "  %-22s %lld,%lld,%lld  %10.3f ms  %7.1f GOPS\n",
+                  var->name, (long long)s.m, (long long)s.n, (long long)s.k,
+                  t * 1e3, r->gops);
       }
-      t_prep = now_ms() - t_prep;
-      double t[64];
-      if (r > 64)
-        r = 64;
-      tern_session_run(ses); /* warm-up: first use compiles pipelines */
-      double c0 = cpu_ms();
-      for (int i = 0; i < r; i++) {
-        double t0 = now_ms();
-        tern_session_run(ses);
-        t[i] = now_ms() - t0;
-      }
-      double cpu = (cpu_ms() - c0) / r;
-      qsort(t, (size_t)r, sizeof t[0], cmp_d);
-      double med = t[r / 2];
-      fprintf(stderr,
-              "%-24s N=%lld M=%lld K=%lld  %10.3f ms  cpu %10.3f ms  %8.1f "
-              "GOPS  [%s]\n",
-              var->name, (long long)N, (long long)M, (long long)K, med, cpu,
-              ops / (med * 1e6), info.features);
-      printf("%s\n  {\"kernel\": \"%s\", \"dtype\": \"%s\", \"N\": %lld, "
-             "\"M\": %lld, \"K\": %lld, \"median_ms\": %.4f, \"min_ms\": %.4f, "
-             "\"cpu_ms\": %.4f, \"gops\": %.3f, \"prepare_ms\": %.1f, "
-             "\"reps\": %d, \"features\": \"%s\"}",
-             printed++ ? "," : "", var->name, tern_dtype_name(var->dtype),
-             (long long)N, (long long)M, (long long)K, med, t[0], cpu,
-             ops / (med * 1e6), t_prep, r, info.features);
-      fflush(stdout);
       tern_session_destroy(ses);
       tern_graph_destroy(g);
       free(x);
       tern_context_destroy(ctx);
     }
   }
-  printf("\n], \"device\": \"%s\"}\n", device);
+  if (json) {
+    bench_json j;
+    bj_begin(&j, stdout);
+    bj_obj(&j, NULL);
+    bj_str(&j, "benchmark", "kernels");
+    bj_str(&j, "backend", "vulkan");
+    bj_str(&j, "device", device);
+    bj_str(&j, "clock", cputime ? "process-cpu/threads" : "wall");
+    bj_arr(&j, "results");
+    for (int i = 0; i < nres; i++) {
+      result *r = &res[i];
+      bj_obj(&j, NULL);
+      bj_str(&j, "dtype", r->dtype);
+      bj_str(&j, "kernel", r->variant);
+      bj_str(&j, "features", r->features);
+      bj_int(&j, "m", r->s.m);
+      bj_int(&j, "n", r->s.n);
+      bj_int(&j, "k", r->s.k);
+      bj_num(&j, "median_us", r->t * 1e6);
+      bj_num(&j, "gops", r->gops);
+      bj_num(&j, "weight_gbs", r->wgbs);
+      bj_end_obj(&j);
+    }
+    bj_end_arr(&j);
+    bj_end_obj(&j);
+    return 0;
+  }
+  printf("bench_vulkan: %s clock=%s\n\n", device,
+         cputime ? "process-cpu/threads" : "wall");
+  printf("%-22s %17s %11s %9s %9s  %s\n", "kernel", "m,n,k", "median", "GOPS",
+         "W GB/s", "features");
+  for (int i = 0; i < nres; i++) {
+    result *r = &res[i];
+    char sh[48];
+    snprintf(sh, sizeof sh, "%lld,%lld,%lld", (long long)r->s.m,
+             (long long)r->s.n, (long long)r->s.k);
+    printf("%-22s %17s %8.3f ms %9.1f %9.2f  %s\n", r->variant, sh, r->t * 1e3,
+           r->gops, r->wgbs, r->features);
+  }
   return 0;
 }

@@ -69,9 +69,9 @@ list(APPEND TERN_OBJ_DEPENDS tern_vk_shaders)
 include_directories(${TERN_VULKAN_INCLUDE_DIR})
 set(TERN_PC_LIBS_PRIVATE "${TERN_PC_LIBS_PRIVATE} -ldl")
 
-# The Vulkan benchmark. bench/CMakeLists.txt (when there is one) builds every
-# bench/*.c itself; until then build this one from here.
-if(TERN_BUILD_BENCH AND NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/bench/CMakeLists.txt)
+# The Vulkan part of the kernel benchmark (bench/bench_vulkan.c), linked to
+# the benchmark helpers that bench/CMakeLists.txt builds (tern_bench).
+if(TERN_BUILD_BENCH AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_common.h)
   add_executable(bench_vulkan ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_vulkan.c)
-  target_link_libraries(bench_vulkan PRIVATE tern_static)
+  target_link_libraries(bench_vulkan PRIVATE tern_bench)
 endif()
