@@ -1,0 +1,203 @@
+/* cl_conv2d.c — conv2d on OpenCL (NCHW). Quantized weights: the per-sample
+ * activation rule, then im2col + the int8 GEMM (groups == 1) or a direct
+ * kernel (grouped/depthwise); bit-exact with the reference. f32 weights:
+ * im2col + CLBlast SGEMM per sample (groups == 1) or the direct kernel. */
+#include "backends/opencl/cl_linear.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { MODE_F32_DIRECT, MODE_F32_GEMM, MODE_Q_DIRECT, MODE_Q_GEMM };
+/* dim[]: N, Kc, Kpc, Kpx, has_bias */
+enum { D_N, D_KC, D_KPC, D_KPX, D_HAS_BIAS };
+
+typedef struct conv_shape {
+  cl_uint C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
+} conv_shape;
+
+static int def1(int v) {
+  return v ? v : 1;
+}
+
+static conv_shape shape_of(const tern_exec_node *node) {
+  const tern_view *x = &node->in[0], *w = &node->in[1], *y = &node->out;
+  const tern_op_params *pp = &node->params;
+  conv_shape s = {(cl_uint)x->shape[1],
+                  (cl_uint)x->shape[2],
+                  (cl_uint)x->shape[3],
+                  (cl_uint)y->shape[1],
+                  (cl_uint)y->shape[2],
+                  (cl_uint)y->shape[3],
+                  (cl_uint)w->shape[2],
+                  (cl_uint)w->shape[3],
+                  (cl_uint)def1(pp->stride[0]),
+                  (cl_uint)def1(pp->stride[1]),
+                  (cl_uint)pp->pad[0],
+                  (cl_uint)pp->pad[1],
+                  (cl_uint)def1(pp->dilation[0]),
+                  (cl_uint)def1(pp->dilation[1]),
+                  (cl_uint)def1(pp->groups)};
+  return s;
+}
+
+static bool conv_supports(tern_device *dev, const tern_exec_node *node) {
+  const tern_view *x = &node->in[0], *w = &node->in[1];
+  if (x->dtype != TERN_DTYPE_F32 || x->ndim != 4 || w->ndim != 4 ||
+      node->out.ndim != 4 || !tern_cl_weight_ok(w))
+    return false;
+  if (!node->in_const[1] || (node->n_inputs > 2 && !node->in_const[2]))
+    return false;
+  const tern_op_params *pp = &node->params;
+  if (pp->pad[0] < 0 || pp->pad[1] < 0 || pp->stride[0] < 0 ||
+      pp->stride[1] < 0 || pp->dilation[0] < 0 || pp->dilation[1] < 0 ||
+      pp->groups < 0)
+    return false;
+  return pp->activation >= 0 && pp->activation < TERN_ACT_COUNT_;
+}
+
+static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
+                                tern_cl_node *p, tern_err *err) {
+  const tern_view *w = &node->in[1];
+  conv_shape s = shape_of(node);
+  int64_t N = node->in[0].shape[0];
+  int64_t Kc = (int64_t)(s.C / s.G) * s.KH * s.KW;
+  p->dim[D_N] = N;
+  p->dim[D_KC] = Kc;
+  p->dim[D_KPC] = (Kc + 15) / 16 * 16;
+  p->dim[D_KPX] = ((int64_t)s.C * s.H * s.W + 15) / 16 * 16;
+  p->dim[D_HAS_BIAS] = node->n_inputs > 2;
+  char opts[128];
+  snprintf(opts, sizeof opts, "-DACT=%d", node->params.activation);
+  tern_status st;
+  if (w->dtype == TERN_DTYPE_F32) {
+    st = tern_cl_upload(dev, w->data, (size_t)(s.OC * Kc) * sizeof(float),
+                        &p->mem[0], err);
+    if (!st)
+      st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[1], err);
+    if (st)
+      return st;
+    p->mode = dev->feat.clblast && s.G == 1 ? MODE_F32_GEMM : MODE_F32_DIRECT;
+    if (p->mode == MODE_F32_DIRECT)
+      return tern_cl_kernel(dev, "conv2d", opts, "conv_f32_direct", &p->k[0],
+                            err);
+    st = tern_cl_kernel(dev, "conv2d", opts, "im2col_f32", &p->k[0], err);
+    if (!st)
+      st = tern_cl_kernel(dev, "conv2d", opts, "bias_act_cm", &p->k[1], err);
+    return st;
+  }
+  p->mode = s.G == 1 ? MODE_Q_GEMM : MODE_Q_DIRECT;
+  int64_t Kpw = p->mode == MODE_Q_GEMM ? p->dim[D_KPC] : Kc;
+  st = tern_cl_upload_qweights(dev, w, s.OC, Kc, Kpw, &p->mem[0], &p->mem[1],
+                               err);
+  if (!st)
+    st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[2], err);
+  if (!st)
+    st = tern_cl_kernel(dev, "quant", "-DQWG=64", "quant_rows", &p->k[0], err);
+  if (st)
+    return st;
+  if (p->mode == MODE_Q_DIRECT)
+    return tern_cl_kernel(dev, "conv2d", opts, "conv_q_direct", &p->k[1], err);
+  char gopts[160];
+  snprintf(gopts, sizeof gopts, "%s -DOUT_CM", opts);
+  st = tern_cl_kernel(dev, "conv2d", opts, "im2col_q8", &p->k[1], err);
+  if (!st)
+    st = tern_cl_kernel(dev, "linear", gopts, "qgemm", &p->k[2], err);
+  return st;
+}
+
+static tern_status conv_run(tern_device *dev, tern_cl_node *p,
+                            tern_buffer *const *bufs, const size_t *offsets,
+                            tern_err *err) {
+  int n_in = p->node.n_inputs;
+  cl_mem x = tern_cl_mem(bufs[0]), y = tern_cl_mem(bufs[n_in]);
+  cl_uint x_off = tern_cl_off(offsets, 0, 4);
+  cl_uint y_off = tern_cl_off(offsets, n_in, 4);
+  conv_shape s = shape_of(&p->node);
+  int64_t N = p->dim[D_N], Kc = p->dim[D_KC];
+  int64_t P = (int64_t)s.OH * s.OW;
+  size_t total = (size_t)(N * s.OC * P);
+  tern_status st;
+  if (p->mode == MODE_F32_DIRECT) {
+    st = tern_cl_args(p->k[0], "conv_f32_direct", err, TERN_CL_MEM(x),
+                      TERN_CL_UINT(x_off), TERN_CL_MEM(p->mem[0]),
+                      TERN_CL_MEM(p->mem[1]), TERN_CL_UINT(p->dim[D_HAS_BIAS]),
+                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(total),
+                      sizeof s, (const void *)&s, TERN_CL_END);
+    return st ? st
+              : tern_cl_launch(dev, p->k[0], 1, &total, NULL, "conv_f32_direct",
+                               err);
+  }
+  if (p->mode == MODE_F32_GEMM) {
+#ifdef TERN_HAVE_CLBLAST
+    cl_mem col;
+    st = tern_cl_scratch(dev, 2, (size_t)(Kc * P) * sizeof(float), &col, err);
+    for (int64_t n = 0; !st && n < N; n++) {
+      st = tern_cl_args(p->k[0], "im2col_f32", err, TERN_CL_MEM(x),
+                        TERN_CL_UINT(x_off), TERN_CL_UINT(n), TERN_CL_MEM(col),
+                        sizeof s, (const void *)&s, TERN_CL_END);
+      size_t g[2] = {(size_t)P, (size_t)Kc};
+      if (!st)
+        st = tern_cl_launch(dev, p->k[0], 2, g, NULL, "im2col_f32", err);
+      /* y_n[OC][P] = W[OC][Kc] · colT[Kc][P] */
+      if (!st)
+        st = tern_cl_sgemm_nn(dev, s.OC, P, Kc, p->mem[0], 0, col, 0, y,
+                              y_off + (size_t)(n * s.OC * P), err);
+    }
+    if (st)
+      return st;
+    if (!p->dim[D_HAS_BIAS] && p->node.params.activation == TERN_ACT_NONE)
+      return TERN_OK;
+    st = tern_cl_args(p->k[1], "bias_act_cm", err, TERN_CL_MEM(y),
+                      TERN_CL_UINT(y_off), TERN_CL_MEM(p->mem[1]),
+                      TERN_CL_UINT(p->dim[D_HAS_BIAS]), TERN_CL_UINT(total),
+                      TERN_CL_UINT(P), TERN_CL_UINT(s.OC), TERN_CL_END);
+    return st ? st
+              : tern_cl_launch(dev, p->k[1], 1, &total, NULL, "bias_act_cm",
+                               err);
+#else
+    return tern_err_set(err, TERN_ERR_INTERNAL,
+                        "opencl: built without CLBlast");
+#endif
+  }
+  cl_mem q, xs;
+  int64_t Kpx = p->dim[D_KPX];
+  st = tern_cl_quantize(dev, p->k[0], x, x_off, N, (int64_t)s.C * s.H * s.W,
+                        Kpx, &q, &xs, err);
+  if (st)
+    return st;
+  if (p->mode == MODE_Q_DIRECT) {
+    st = tern_cl_args(p->k[1], "conv_q_direct", err, TERN_CL_MEM(q),
+                      TERN_CL_UINT(Kpx), TERN_CL_MEM(xs),
+                      TERN_CL_MEM(p->mem[0]), TERN_CL_UINT(Kc),
+                      TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
+                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(total),
+                      sizeof s, (const void *)&s, TERN_CL_END);
+    return st ? st
+              : tern_cl_launch(dev, p->k[1], 1, &total, NULL, "conv_q_direct",
+                               err);
+  }
+  int64_t Kpc = p->dim[D_KPC], M = N * P;
+  cl_mem col;
+  st = tern_cl_scratch(dev, 2, (size_t)(M * Kpc), &col, err);
+  if (!st)
+    st = tern_cl_args(p->k[1], "im2col_q8", err, TERN_CL_MEM(q),
+                      TERN_CL_UINT(Kpx), TERN_CL_MEM(col), TERN_CL_UINT(Kpc),
+                      TERN_CL_UINT(Kc), TERN_CL_UINT(0), sizeof s,
+                      (const void *)&s, TERN_CL_END);
+  size_t g[2] = {(size_t)Kpc, (size_t)M};
+  if (!st)
+    st = tern_cl_launch(dev, p->k[1], 2, g, NULL, "im2col_q8", err);
+  if (st)
+    return st;
+  /* output channel-major: y[n][oc][p], sample stride OC*P */
+  st = tern_cl_args(p->k[2], "qgemm", err, TERN_CL_MEM(col),
+                    TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs),
+                    TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
+                    TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
+                    TERN_CL_UINT(s.OC), TERN_CL_UINT(Kpc), TERN_CL_UINT(P),
+                    TERN_CL_UINT(s.OC * P), TERN_CL_UINT(0), TERN_CL_END);
+  size_t gg[2] = {((size_t)s.OC + 3) / 4, ((size_t)M + 1) / 2};
+  return st ? st : tern_cl_launch(dev, p->k[2], 2, gg, NULL, "qgemm", err);
+}
+
+const tern_cl_op tern_cl_op_conv2d = {conv_supports, conv_prepare, conv_run};

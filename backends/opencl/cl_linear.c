@@ -1,0 +1,238 @@
+/* cl_linear.c — linear on OpenCL. f32 weights: CLBlast SGEMM/SGEMV on the
+ * session's buffers and queue, then a bias+activation kernel (or one plain
+ * kernel without CLBlast). i8/ternary weights: the activation rule
+ * (quant.cl) then the int8 GEMM of linear.cl, bit-exact with the reference.
+ * Shared helpers for quantized weights are used by conv2d too. */
+#include "backends/opencl/cl_linear.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifdef TERN_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
+
+enum { MODE_F32_CLBLAST = 0, MODE_F32_PLAIN = 1, MODE_QUANT = 2 };
+enum { D_M, D_N, D_K, D_KP, D_HAS_BIAS };
+
+bool tern_cl_weight_ok(const tern_view *w) {
+  return w->dtype == TERN_DTYPE_F32 || w->dtype == TERN_DTYPE_I8 ||
+         w->dtype == TERN_DTYPE_TERNARY;
+}
+
+tern_status tern_cl_upload_qweights(tern_device *dev, const tern_view *w,
+                                    int64_t N, int64_t K, int64_t Kp,
+                                    cl_mem *codes, cl_mem *scales,
+                                    tern_err *err) {
+  size_t bytes;
+  if (!tern_mul_size((size_t)N, (size_t)Kp, &bytes))
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "weights too large");
+  int8_t *c = tern_calloc(bytes ? bytes : 1, 1);
+  float *s = tern_malloc((size_t)N * sizeof(float));
+  if (!c || !s) {
+    tern_free(c);
+    tern_free(s);
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int64_t n = 0; n < N; n++) {
+    int8_t *row = c + n * Kp;
+    if (w->dtype == TERN_DTYPE_I8) {
+      memcpy(row, (const int8_t *)w->data + n * K, (size_t)K);
+    } else {
+      const uint8_t *pr = (const uint8_t *)w->data + n * ((K + 3) / 4);
+      for (int64_t k = 0; k < K; k++)
+        row[k] = (int8_t)(tern_ternary_get(pr, k) - 1);
+    }
+    s[n] = w->scales[w->scale_count == 1 ? 0 : n];
+  }
+  tern_status st = tern_cl_upload(dev, c, bytes, codes, err);
+  if (!st)
+    st = tern_cl_upload(dev, s, (size_t)N * sizeof(float), scales, err);
+  tern_free(c);
+  tern_free(s);
+  return st;
+}
+
+tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
+                                int index, int64_t N, cl_mem *out,
+                                tern_err *err) {
+  float *b = tern_calloc((size_t)N ? (size_t)N : 1, sizeof(float));
+  if (!b)
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  if (node->n_inputs > index)
+    memcpy(b, node->in[index].data, (size_t)N * sizeof(float));
+  tern_status s = tern_cl_upload(dev, b, (size_t)N * sizeof(float), out, err);
+  tern_free(b);
+  return s;
+}
+
+static bool linear_supports(tern_device *dev, const tern_exec_node *node) {
+  const tern_view *x = &node->in[0], *w = &node->in[1];
+  if (x->dtype != TERN_DTYPE_F32 || w->ndim != 2 || !tern_cl_weight_ok(w))
+    return false;
+  /* weights and bias are uploaded once: they must be constants */
+  if (!node->in_const[1] || (node->n_inputs > 2 && !node->in_const[2]))
+    return false;
+  return node->params.activation >= 0 &&
+         node->params.activation < TERN_ACT_COUNT_;
+}
+
+static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
+                                  tern_cl_node *p, tern_err *err) {
+  const tern_view *x = &node->in[0], *w = &node->in[1];
+  int64_t N = w->shape[0], K = w->shape[1];
+  int64_t M = K ? tern_view_numel(x) / K : 0;
+  p->dim[D_M] = M;
+  p->dim[D_N] = N;
+  p->dim[D_K] = K;
+  p->dim[D_HAS_BIAS] = node->n_inputs > 2;
+  char opts[128];
+  snprintf(opts, sizeof opts, "-DACT=%d", node->params.activation);
+  tern_status s;
+  if (w->dtype == TERN_DTYPE_F32) {
+    s = tern_cl_upload(dev, w->data, (size_t)(N * K) * sizeof(float),
+                       &p->mem[0], err);
+    if (!s)
+      s = tern_cl_upload_bias(dev, node, 2, N, &p->mem[1], err);
+    if (s)
+      return s;
+    p->mode = dev->feat.clblast ? MODE_F32_CLBLAST : MODE_F32_PLAIN;
+    return tern_cl_kernel(
+        dev, "linear", opts,
+        p->mode == MODE_F32_CLBLAST ? "bias_act" : "linear_f32", &p->k[0], err);
+  }
+  p->mode = MODE_QUANT;
+  int64_t Kp = (K + 15) / 16 * 16;
+  p->dim[D_KP] = Kp;
+  s = tern_cl_upload_qweights(dev, w, N, K, Kp, &p->mem[0], &p->mem[1], err);
+  if (!s)
+    s = tern_cl_upload_bias(dev, node, 2, N, &p->mem[2], err);
+  if (!s)
+    s = tern_cl_kernel(dev, "quant", "-DQWG=64", "quant_rows", &p->k[0], err);
+  if (!s)
+    s = tern_cl_kernel(dev, "linear", opts, "qgemm", &p->k[1], err);
+  return s;
+}
+
+/* Activation codes and scales of M blocks of K floats into scratch. */
+tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
+                             cl_uint x_off, int64_t M, int64_t K, int64_t Kp,
+                             cl_mem *q, cl_mem *xs, tern_err *err) {
+  tern_status s = tern_cl_scratch(dev, 0, (size_t)(M * Kp), q, err);
+  if (!s)
+    s = tern_cl_scratch(dev, 1, (size_t)M * sizeof(float), xs, err);
+  if (!s)
+    s = tern_cl_args(k, "quant_rows", err, TERN_CL_MEM(x), TERN_CL_UINT(x_off),
+                     TERN_CL_UINT(K), TERN_CL_UINT(Kp), TERN_CL_MEM(*q),
+                     TERN_CL_MEM(*xs), TERN_CL_END);
+  if (s)
+    return s;
+  size_t g = (size_t)M * 64, l = 64;
+  return tern_cl_launch(dev, k, 1, &g, &l, "quant_rows", err);
+}
+
+tern_status tern_cl_qgemm(tern_device *dev, cl_kernel k, cl_mem q, cl_mem xs,
+                          cl_mem wq, cl_mem ws, cl_mem bias, cl_mem y,
+                          cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
+                          int64_t P, tern_err *err) {
+  tern_status s = tern_cl_args(
+      k, "qgemm", err, TERN_CL_MEM(q), TERN_CL_MEM(wq), TERN_CL_MEM(xs),
+      TERN_CL_MEM(ws), TERN_CL_MEM(bias), TERN_CL_MEM(y), TERN_CL_UINT(y_off),
+      TERN_CL_UINT(M), TERN_CL_UINT(N), TERN_CL_UINT(Kp), TERN_CL_UINT(P),
+      TERN_CL_UINT(N * P), TERN_CL_UINT(0), TERN_CL_END);
+  if (s)
+    return s;
+  size_t g[2] = {(size_t)(N + 3) / 4, (size_t)(M + 1) / 2};
+  return tern_cl_launch(dev, k, 2, g, NULL, "qgemm", err);
+}
+
+#ifdef TERN_HAVE_CLBLAST
+static tern_status blast_fail(tern_err *err, int code, const char *what) {
+  return tern_err_set(err, TERN_ERR_BACKEND, "opencl: CLBlast %s failed (%d)",
+                      what, code);
+}
+
+tern_status tern_cl_sgemm_nt(tern_device *dev, int64_t M, int64_t N, int64_t K,
+                             cl_mem a, size_t a_off, cl_mem b, size_t b_off,
+                             cl_mem c, size_t c_off, tern_err *err) {
+  cl_event ev = NULL;
+  cl_command_queue q = dev->queue;
+  CLBlastStatusCode rc;
+  if (M == 1)
+    rc = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, (size_t)N,
+                      (size_t)K, 1.0f, b, b_off, (size_t)K, a, a_off, 1, 0.0f,
+                      c, c_off, 1, &q, dev->profiling ? &ev : NULL);
+  else
+    rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
+                      CLBlastTransposeYes, (size_t)M, (size_t)N, (size_t)K,
+                      1.0f, a, a_off, (size_t)K, b, b_off, (size_t)K, 0.0f, c,
+                      c_off, (size_t)N, &q, dev->profiling ? &ev : NULL);
+  if (rc != CLBlastSuccess)
+    return blast_fail(err, rc, M == 1 ? "SGEMV" : "SGEMM");
+  tern_cl_track_event(dev, ev);
+  return TERN_OK;
+}
+
+tern_status tern_cl_sgemm_nn(tern_device *dev, int64_t M, int64_t N, int64_t K,
+                             cl_mem a, size_t a_off, cl_mem b, size_t b_off,
+                             cl_mem c, size_t c_off, tern_err *err) {
+  cl_event ev = NULL;
+  cl_command_queue q = dev->queue;
+  CLBlastStatusCode rc = CLBlastSgemm(
+      CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)M,
+      (size_t)N, (size_t)K, 1.0f, a, a_off, (size_t)K, b, b_off, (size_t)N,
+      0.0f, c, c_off, (size_t)N, &q, dev->profiling ? &ev : NULL);
+  if (rc != CLBlastSuccess)
+    return blast_fail(err, rc, "SGEMM");
+  tern_cl_track_event(dev, ev);
+  return TERN_OK;
+}
+#endif
+
+static tern_status linear_run(tern_device *dev, tern_cl_node *p,
+                              tern_buffer *const *bufs, const size_t *offsets,
+                              tern_err *err) {
+  int n_in = p->node.n_inputs;
+  cl_mem x = tern_cl_mem(bufs[0]), y = tern_cl_mem(bufs[n_in]);
+  cl_uint x_off = tern_cl_off(offsets, 0, 4),
+          y_off = tern_cl_off(offsets, n_in, 4);
+  int64_t M = p->dim[D_M], N = p->dim[D_N], K = p->dim[D_K];
+  tern_status s;
+  if (p->mode == MODE_F32_PLAIN) {
+    s = tern_cl_args(p->k[0], "linear_f32", err, TERN_CL_MEM(x),
+                     TERN_CL_UINT(x_off), TERN_CL_MEM(p->mem[0]),
+                     TERN_CL_MEM(p->mem[1]), TERN_CL_UINT(p->dim[D_HAS_BIAS]),
+                     TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
+                     TERN_CL_UINT(N), TERN_CL_UINT(K), TERN_CL_END);
+    size_t g[2] = {(size_t)N, (size_t)M};
+    return s ? s : tern_cl_launch(dev, p->k[0], 2, g, NULL, "linear_f32", err);
+  }
+  if (p->mode == MODE_F32_CLBLAST) {
+#ifdef TERN_HAVE_CLBLAST
+    s = tern_cl_sgemm_nt(dev, M, N, K, x, x_off, p->mem[0], 0, y, y_off, err);
+    if (s)
+      return s;
+    if (!p->dim[D_HAS_BIAS] && p->node.params.activation == TERN_ACT_NONE)
+      return TERN_OK;
+    s = tern_cl_args(p->k[0], "bias_act", err, TERN_CL_MEM(y),
+                     TERN_CL_UINT(y_off), TERN_CL_MEM(p->mem[1]),
+                     TERN_CL_UINT(p->dim[D_HAS_BIAS]), TERN_CL_UINT(M),
+                     TERN_CL_UINT(N), TERN_CL_END);
+    size_t g = (size_t)(M * N);
+    return s ? s : tern_cl_launch(dev, p->k[0], 1, &g, NULL, "bias_act", err);
+#else
+    return tern_err_set(err, TERN_ERR_INTERNAL,
+                        "opencl: built without CLBlast");
+#endif
+  }
+  cl_mem q, xs;
+  s = tern_cl_quantize(dev, p->k[0], x, x_off, M, K, p->dim[D_KP], &q, &xs,
+                       err);
+  if (s)
+    return s;
+  return tern_cl_qgemm(dev, p->k[1], q, xs, p->mem[0], p->mem[1], p->mem[2], y,
+                       y_off, M, N, p->dim[D_KP], 1, err);
+}
+
+const tern_cl_op tern_cl_op_linear = {linear_supports, linear_prepare,
+                                      linear_run};

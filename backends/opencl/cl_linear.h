@@ -1,0 +1,40 @@
+/* cl_linear.h — helpers of the quantized and float GEMM paths shared by
+ * linear and conv2d on OpenCL. */
+#ifndef TERN_CL_LINEAR_H
+#define TERN_CL_LINEAR_H
+
+#include "backends/opencl/cl_internal.h"
+
+bool tern_cl_weight_ok(const tern_view *w);
+/* Weights [N][K] (i8 or ternary) as int8 codes [N][Kp] zero padded, plus one
+ * scale per row (a per-tensor scale is repeated). */
+tern_status tern_cl_upload_qweights(tern_device *dev, const tern_view *w,
+                                    int64_t N, int64_t K, int64_t Kp,
+                                    cl_mem *codes, cl_mem *scales,
+                                    tern_err *err);
+/* Bias input `index` of node (zeros when absent) as N floats. */
+tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
+                                int index, int64_t N, cl_mem *out,
+                                tern_err *err);
+/* Run quant_rows over M blocks of K floats; codes and scales land in the
+ * device's scratch slots 0 and 1. */
+tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
+                             cl_uint x_off, int64_t M, int64_t K, int64_t Kp,
+                             cl_mem *q, cl_mem *xs, tern_err *err);
+/* Run qgemm; P > 1 with a kernel built with -DOUT_CM writes channel-major. */
+tern_status tern_cl_qgemm(tern_device *dev, cl_kernel k, cl_mem q, cl_mem xs,
+                          cl_mem wq, cl_mem ws, cl_mem bias, cl_mem y,
+                          cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
+                          int64_t P, tern_err *err);
+#ifdef TERN_HAVE_CLBLAST
+/* C[M][N] = A[M][K] · B[N][K]ᵀ (offsets in elements) on the device's queue. */
+tern_status tern_cl_sgemm_nt(tern_device *dev, int64_t M, int64_t N, int64_t K,
+                             cl_mem a, size_t a_off, cl_mem b, size_t b_off,
+                             cl_mem c, size_t c_off, tern_err *err);
+/* C[M][N] = A[M][K] · B[K][N] (offsets in elements). */
+tern_status tern_cl_sgemm_nn(tern_device *dev, int64_t M, int64_t N, int64_t K,
+                             cl_mem a, size_t a_off, cl_mem b, size_t b_off,
+                             cl_mem c, size_t c_off, tern_err *err);
+#endif
+
+#endif

@@ -1,0 +1,122 @@
+/* conv2d.cl — 2-D convolution, NCHW: x [N][C][H][W], weights
+ * [OC][C/G][KH][KW] (rows of Kc = C/G*KH*KW), y [N][OC][OH][OW].
+ * Quantized: each sample is one activation block (quant.cl with K = C*H*W,
+ * rows of Kpx codes); groups == 1 goes through im2col_q8 + qgemm
+ * (linear.cl, -DOUT_CM), other groups through conv_q_direct.
+ * f32: im2col_f32 + CLBlast SGEMM + bias_act_cm, or conv_f32_direct in the
+ * reference's order (ic, kh, kw ascending, then bias). */
+
+typedef struct {
+  uint C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
+} tern_conv_shape;
+
+/* col[m][kk] (rows of Kpc bytes) for group g; m = n*P + p. */
+kernel void im2col_q8(global const char *q, uint Kpx, global char *col,
+                      uint Kpc, uint Kc, uint g, tern_conv_shape s) {
+  uint kk = get_global_id(0), m = get_global_id(1);
+  uint P = s.OH * s.OW;
+  if (kk >= Kpc || m >= get_global_size(1))
+    return;
+  char v = 0;
+  if (kk < Kc) {
+    uint khw = s.KH * s.KW;
+    uint ic = g * (s.C / s.G) + kk / khw, r = kk % khw;
+    uint kh = r / s.KW, kw = r % s.KW;
+    uint n = m / P, p = m % P, oh = p / s.OW, ow = p % s.OW;
+    int ih = (int)(oh * s.sh + kh * s.dh) - (int)s.ph;
+    int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
+    if (ih >= 0 && ih < (int)s.H && iw >= 0 && iw < (int)s.W)
+      v = q[(size_t)n * Kpx + ((size_t)ic * s.H + ih) * s.W + iw];
+  }
+  col[(size_t)m * Kpc + kk] = v;
+}
+
+/* colT[kk][p] for sample n (groups == 1). */
+kernel void im2col_f32(global const float *x, uint x_off, uint n,
+                       global float *col, tern_conv_shape s) {
+  uint p = get_global_id(0), kk = get_global_id(1);
+  uint P = s.OH * s.OW, khw = s.KH * s.KW;
+  if (p >= P || kk >= s.C * khw)
+    return;
+  uint ic = kk / khw, r = kk % khw, kh = r / s.KW, kw = r % s.KW;
+  uint oh = p / s.OW, ow = p % s.OW;
+  int ih = (int)(oh * s.sh + kh * s.dh) - (int)s.ph;
+  int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
+  float v = 0.0f;
+  if (ih >= 0 && ih < (int)s.H && iw >= 0 && iw < (int)s.W)
+    v = x[x_off + (((size_t)n * s.C + ic) * s.H + ih) * s.W + iw];
+  col[(size_t)kk * P + p] = v;
+}
+
+kernel void bias_act_cm(global float *y, uint y_off, global const float *bias,
+                        uint has_bias, uint total, uint P, uint OC) {
+  uint i = get_global_id(0);
+  if (i >= total)
+    return;
+  float v = y[y_off + i];
+  if (has_bias)
+    v += bias[(i / P) % OC];
+  y[y_off + i] = tern_act(v);
+}
+
+/* One output element per work-item; i = ((n*OC + oc)*OH + oh)*OW + ow. */
+kernel void conv_f32_direct(global const float *x, uint x_off,
+                            global const float *w, global const float *bias,
+                            uint has_bias, global float *y, uint y_off,
+                            uint total, tern_conv_shape s) {
+  uint i = get_global_id(0);
+  if (i >= total)
+    return;
+  uint ow = i % s.OW, t = i / s.OW, oh = t % s.OH;
+  t /= s.OH;
+  uint oc = t % s.OC, n = t / s.OC;
+  uint icg = s.C / s.G, g = oc / (s.OC / s.G);
+  global const float *wr = w + (size_t)oc * icg * s.KH * s.KW;
+  float acc = 0.0f;
+  for (uint c = 0; c < icg; c++) {
+    global const float *xc =
+        x + x_off + ((size_t)n * s.C + g * icg + c) * s.H * s.W;
+    for (uint kh = 0; kh < s.KH; kh++) {
+      int ih = (int)(oh * s.sh + kh * s.dh) - (int)s.ph;
+      for (uint kw = 0; kw < s.KW; kw++) {
+        int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
+        if (ih >= 0 && ih < (int)s.H && iw >= 0 && iw < (int)s.W)
+          acc += xc[ih * s.W + iw] * wr[(c * s.KH + kh) * s.KW + kw];
+      }
+    }
+  }
+  if (has_bias)
+    acc += bias[oc];
+  y[y_off + i] = tern_act(acc);
+}
+
+/* Quantized, any groups: q codes [N][Kpx], weight codes [OC][Kpw]. */
+kernel void conv_q_direct(global const char *q, uint Kpx,
+                          global const float *xs, global const char *w,
+                          uint Kpw, global const float *ws,
+                          global const float *bias, global float *y,
+                          uint y_off, uint total, tern_conv_shape s) {
+  uint i = get_global_id(0);
+  if (i >= total)
+    return;
+  uint ow = i % s.OW, t = i / s.OW, oh = t % s.OH;
+  t /= s.OH;
+  uint oc = t % s.OC, n = t / s.OC;
+  uint icg = s.C / s.G, g = oc / (s.OC / s.G);
+  global const char *wr = w + (size_t)oc * Kpw;
+  int acc = 0;
+  for (uint c = 0; c < icg; c++) {
+    global const char *qc = q + (size_t)n * Kpx + (g * icg + c) * s.H * s.W;
+    for (uint kh = 0; kh < s.KH; kh++) {
+      int ih = (int)(oh * s.sh + kh * s.dh) - (int)s.ph;
+      if (ih < 0 || ih >= (int)s.H)
+        continue;
+      for (uint kw = 0; kw < s.KW; kw++) {
+        int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
+        if (iw >= 0 && iw < (int)s.W)
+          acc += (int)qc[ih * s.W + iw] * (int)wr[(c * s.KH + kh) * s.KW + kw];
+      }
+    }
+  }
+  y[y_off + i] = tern_act(tern_epilogue(acc, ws[oc], xs[n], bias[oc]));
+}
