@@ -365,7 +365,8 @@ static void remove_cache_dir(void) {
 
 static tern_status build_quant(tern_device *dev, tern_err *e) {
   cl_kernel k = NULL;
-  tern_status s = tern_cl_kernel(dev, "quant", "-DQWG=32", "quant_rows", &k, e);
+  tern_status s =
+      tern_cl_kernel(dev, "quant", "-DTERN_TEST_BUILD=1", "quant_rows", &k, e);
   if (k)
     clReleaseKernel(k);
   return s;

@@ -92,7 +92,7 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
   if (!st)
     st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[2], err);
   if (!st)
-    st = tern_cl_kernel(dev, "quant", "-DQWG=64", "quant_rows", &p->k[0], err);
+    st = tern_cl_kernel(dev, "quant", "", "quant_rows", &p->k[0], err);
   if (st)
     return st;
   if (p->mode == MODE_Q_DIRECT)
@@ -162,7 +162,7 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
   cl_mem q, xs;
   int64_t Kpx = p->dim[D_KPX];
   st = tern_cl_quantize(dev, p->k[0], x, x_off, N, (int64_t)s.C * s.H * s.W,
-                        Kpx, &q, &xs, err);
+                        Kpx, 1, &q, &xs, err);
   if (st)
     return st;
   if (p->mode == MODE_Q_DIRECT) {

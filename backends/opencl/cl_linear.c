@@ -12,8 +12,14 @@
 #include <clblast_c.h>
 #endif
 
-enum { MODE_F32_CLBLAST = 0, MODE_F32_PLAIN = 1, MODE_QUANT = 2 };
-enum { D_M, D_N, D_K, D_KP, D_HAS_BIAS };
+enum {
+  MODE_F32_CLBLAST = 0,
+  MODE_F32_PLAIN = 1,
+  MODE_QUANT = 2,
+  MODE_TGEMV = 3
+};
+enum { D_M, D_N, D_K, D_KP, D_HAS_BIAS, D_NP };
+#define QGEMM_BM 64
 
 bool tern_cl_weight_ok(const tern_view *w) {
   return w->dtype == TERN_DTYPE_F32 || w->dtype == TERN_DTYPE_I8 ||
@@ -66,6 +72,82 @@ tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
   return s;
 }
 
+/* Weights as short panels [Np/32][Kp][32] for qgemm.cl; scales and bias
+ * padded to Np. */
+static tern_status upload_packed(tern_device *dev, const tern_exec_node *node,
+                                 int64_t N, int64_t K, int64_t Kp, int64_t Np,
+                                 tern_cl_node *p, tern_err *err) {
+  const tern_view *w = &node->in[1];
+  size_t bytes;
+  if (!tern_mul_size((size_t)Np, (size_t)Kp * 2, &bytes))
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "weights too large");
+  int16_t *b = tern_calloc(bytes / 2, 2);
+  float *sc = tern_calloc((size_t)Np, sizeof(float));
+  float *bi = tern_calloc((size_t)Np, sizeof(float));
+  tern_status st = TERN_OK;
+  if (!b || !sc || !bi) {
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    const uint8_t *pr = (const uint8_t *)w->data + n * ((K + 3) / 4);
+    const int8_t *ir = (const int8_t *)w->data + n * K;
+    for (int64_t k = 0; k < K; k++) {
+      int v = w->dtype == TERN_DTYPE_I8 ? ir[k] : tern_ternary_get(pr, k) - 1;
+      b[((n / 32) * Kp + k) * 32 + n % 32] = (int16_t)v;
+    }
+    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
+    if (node->n_inputs > 2)
+      bi[n] = ((const float *)node->in[2].data)[n];
+  }
+  st = tern_cl_upload(dev, b, bytes, &p->mem[0], err);
+  if (!st)
+    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
+  if (!st)
+    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
+out:
+  tern_free(b);
+  tern_free(sc);
+  tern_free(bi);
+  return st;
+}
+
+/* Ternary weights in 2 bits for tgemv.cl: panels [Np/16][Kp/8][16] of
+ * ushort, 8 codes of one column per ushort. */
+static tern_status upload_tgemv(tern_device *dev, const tern_exec_node *node,
+                                int64_t N, int64_t K, int64_t Kp, int64_t Np,
+                                tern_cl_node *p, tern_err *err) {
+  const tern_view *w = &node->in[1];
+  size_t words = (size_t)Np * (size_t)(Kp / 8);
+  uint16_t *b = tern_calloc(words ? words : 1, 2);
+  float *sc = tern_calloc((size_t)Np, sizeof(float));
+  float *bi = tern_calloc((size_t)Np, sizeof(float));
+  tern_status st = TERN_OK;
+  if (!b || !sc || !bi) {
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    const uint8_t *pr = (const uint8_t *)w->data + n * ((K + 3) / 4);
+    for (int64_t k = 0; k < K; k++)
+      b[((n / 16) * (Kp / 8) + k / 8) * 16 + n % 16] |=
+          (uint16_t)(tern_ternary_get(pr, k) << (2 * (k % 8)));
+    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
+    if (node->n_inputs > 2)
+      bi[n] = ((const float *)node->in[2].data)[n];
+  }
+  st = tern_cl_upload(dev, b, words * 2, &p->mem[0], err);
+  if (!st)
+    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
+  if (!st)
+    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
+out:
+  tern_free(b);
+  tern_free(sc);
+  tern_free(bi);
+  return st;
+}
+
 static bool linear_supports(tern_device *dev, const tern_exec_node *node) {
   const tern_view *x = &node->in[0], *w = &node->in[1];
   if (x->dtype != TERN_DTYPE_F32 || w->ndim != 2 || !tern_cl_weight_ok(w))
@@ -101,33 +183,54 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
         dev, "linear", opts,
         p->mode == MODE_F32_CLBLAST ? "bias_act" : "linear_f32", &p->k[0], err);
   }
+  if (w->dtype == TERN_DTYPE_TERNARY && M < 4) {
+    p->mode = MODE_TGEMV;
+    int64_t Kp = (K + 7) / 8 * 8, Np = (N + 15) / 16 * 16;
+    p->dim[D_KP] = Kp;
+    p->dim[D_NP] = Np;
+    s = upload_tgemv(dev, node, N, K, Kp, Np, p, err);
+    if (!s)
+      s = tern_cl_kernel(dev, "quant", "-DQTYPE=short", "quant_rows", &p->k[0],
+                         err);
+    if (!s)
+      s = tern_cl_kernel(dev, "tgemv", opts, "tgemv", &p->k[1], err);
+    return s;
+  }
   p->mode = MODE_QUANT;
-  int64_t Kp = (K + 15) / 16 * 16;
+  int64_t Kp = K, Np = (N + 31) / 32 * 32;
   p->dim[D_KP] = Kp;
-  s = tern_cl_upload_qweights(dev, w, N, K, Kp, &p->mem[0], &p->mem[1], err);
+  p->dim[D_NP] = Np;
+  s = upload_packed(dev, node, N, K, Kp, Np, p, err);
   if (!s)
-    s = tern_cl_upload_bias(dev, node, 2, N, &p->mem[2], err);
+    s = tern_cl_kernel(dev, "quant", "-DQTYPE=short", "quant_rows", &p->k[0],
+                       err);
+  snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d -DKB=%d",
+           node->params.activation, QGEMM_BM,
+           w->dtype == TERN_DTYPE_TERNARY ? 256 : 2);
   if (!s)
-    s = tern_cl_kernel(dev, "quant", "-DQWG=64", "quant_rows", &p->k[0], err);
-  if (!s)
-    s = tern_cl_kernel(dev, "linear", opts, "qgemm", &p->k[1], err);
+    s = tern_cl_kernel(dev, "qgemm", opts, "qgemm_p", &p->k[1], err);
   return s;
 }
 
 /* Activation codes and scales of M blocks of K floats into scratch. */
 tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
                              cl_uint x_off, int64_t M, int64_t K, int64_t Kp,
-                             cl_mem *q, cl_mem *xs, tern_err *err) {
-  tern_status s = tern_cl_scratch(dev, 0, (size_t)(M * Kp), q, err);
+                             size_t elem, cl_mem *q, cl_mem *xs,
+                             tern_err *err) {
+  cl_mem qsum;
+  tern_status s = tern_cl_scratch(dev, 0, (size_t)(M * Kp) * elem, q, err);
   if (!s)
     s = tern_cl_scratch(dev, 1, (size_t)M * sizeof(float), xs, err);
   if (!s)
+    s = tern_cl_scratch(dev, 3, (size_t)M * sizeof(cl_int), &qsum, err);
+  if (!s)
     s = tern_cl_args(k, "quant_rows", err, TERN_CL_MEM(x), TERN_CL_UINT(x_off),
-                     TERN_CL_UINT(K), TERN_CL_UINT(Kp), TERN_CL_MEM(*q),
-                     TERN_CL_MEM(*xs), TERN_CL_END);
+                     TERN_CL_UINT(K), TERN_CL_UINT(Kp), TERN_CL_UINT(M),
+                     TERN_CL_MEM(*q), TERN_CL_MEM(*xs), TERN_CL_MEM(qsum),
+                     TERN_CL_END);
   if (s)
     return s;
-  size_t g = (size_t)M * 64, l = 64;
+  size_t g = (size_t)M, l = 1;
   return tern_cl_launch(dev, k, 1, &g, &l, "quant_rows", err);
 }
 
@@ -226,12 +329,30 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
 #endif
   }
   cl_mem q, xs;
-  s = tern_cl_quantize(dev, p->k[0], x, x_off, M, K, p->dim[D_KP], &q, &xs,
+  s = tern_cl_quantize(dev, p->k[0], x, x_off, M, K, p->dim[D_KP], 2, &q, &xs,
                        err);
+  if (!s && p->mode == MODE_TGEMV) {
+    cl_mem qsum = dev->scratch[3];
+    s = tern_cl_args(p->k[1], "tgemv", err, TERN_CL_MEM(q), TERN_CL_MEM(qsum),
+                     TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs),
+                     TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
+                     TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
+                     TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
+    size_t g = (size_t)p->dim[D_NP] / 16, l = 1;
+    return s ? s : tern_cl_launch(dev, p->k[1], 1, &g, &l, "tgemv", err);
+  }
+  if (!s)
+    s = tern_cl_args(
+        p->k[1], "qgemm_p", err, TERN_CL_MEM(q), TERN_CL_MEM(p->mem[0]),
+        TERN_CL_MEM(xs), TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
+        TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M), TERN_CL_UINT(N),
+        TERN_CL_UINT(p->dim[D_KP]), TERN_CL_UINT(p->dim[D_NP]), TERN_CL_END);
   if (s)
     return s;
-  return tern_cl_qgemm(dev, p->k[1], q, xs, p->mem[0], p->mem[1], p->mem[2], y,
-                       y_off, M, N, p->dim[D_KP], 1, err);
+  size_t g[2] = {(size_t)p->dim[D_NP] / 32,
+                 (size_t)(M + QGEMM_BM - 1) / QGEMM_BM};
+  size_t l[2] = {1, 1};
+  return tern_cl_launch(dev, p->k[1], 2, g, l, "qgemm_p", err);
 }
 
 const tern_cl_op tern_cl_op_linear = {linear_supports, linear_prepare,

@@ -16,11 +16,11 @@ tern_status tern_cl_upload_qweights(tern_device *dev, const tern_view *w,
 tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
                                 int index, int64_t N, cl_mem *out,
                                 tern_err *err);
-/* Run quant_rows over M blocks of K floats; codes and scales land in the
- * device's scratch slots 0 and 1. */
+/* Run quant_rows over M blocks of K floats; codes (elem bytes each, as the
+ * kernel's QTYPE) and scales land in the device's scratch slots 0 and 1. */
 tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
                              cl_uint x_off, int64_t M, int64_t K, int64_t Kp,
-                             cl_mem *q, cl_mem *xs, tern_err *err);
+                             size_t elem, cl_mem *q, cl_mem *xs, tern_err *err);
 /* Run qgemm; P > 1 with a kernel built with -DOUT_CM writes channel-major. */
 tern_status tern_cl_qgemm(tern_device *dev, cl_kernel k, cl_mem q, cl_mem xs,
                           cl_mem wq, cl_mem ws, cl_mem bias, cl_mem y,

@@ -54,3 +54,21 @@ inline float tern_act(float v) {
   return v;
 #endif
 }
+
+/* tern_act on 8 lanes, lane for lane the same values (select keeps the
+ * reference's +0 for v <= 0 and its NaN handling) */
+inline float8 tern_act8(float8 v) {
+#if ACT == 1
+  return select((float8)(0.0f), v, v > (float8)(0.0f));
+#elif ACT == 2
+  float8 r = select((float8)(6.0f), v, v < (float8)(6.0f));
+  return select((float8)(0.0f), r, v > (float8)(0.0f));
+#elif ACT == 3
+  float8 u = 0.7978845608f * (v + 0.044715f * v * v * v);
+  return 0.5f * v * (1.0f + tanh(u));
+#elif ACT == 4
+  return v / (1.0f + exp(-v));
+#else
+  return v;
+#endif
+}
