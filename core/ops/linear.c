@@ -28,12 +28,11 @@ tern_status tern_check_weight(const tern_view *w, const char *op,
                           (long long)w->scale_count, (long long)w->shape[0]);
     return TERN_OK;
   default:
-    return tern_err_set(err, TERN_ERR_DTYPE,
-                        "%s: weights of dtype %s are not supported (f32, i8 "
-                        "or ternary)",
-                        op,
-                        tern_dtype_name(w->dtype) ? tern_dtype_name(w->dtype)
-                                                  : "unknown");
+    return tern_err_set(
+        err, TERN_ERR_DTYPE,
+        "%s: weights of dtype %s are not supported (f32, i8 "
+        "or ternary)",
+        op, tern_dtype_name(w->dtype) ? tern_dtype_name(w->dtype) : "unknown");
   }
 }
 
@@ -64,11 +63,11 @@ tern_status tern_infer_LINEAR(const tern_op_params *p, const tern_view *in,
     const tern_view *bias = &in[2];
     if (bias->dtype != TERN_DTYPE_F32 || bias->ndim != 1 ||
         bias->shape[0] != w->shape[0])
-      return tern_err_set(err, TERN_ERR_SHAPE,
-                          "linear: bias must be f32 [%lld], got %s %s",
-                          (long long)w->shape[0],
-                          tern_dtype_name(bias->dtype) ? tern_dtype_name(bias->dtype) : "?",
-                          tern_shape_str(bias->ndim, bias->shape, a, sizeof a));
+      return tern_err_set(
+          err, TERN_ERR_SHAPE, "linear: bias must be f32 [%lld], got %s %s",
+          (long long)w->shape[0],
+          tern_dtype_name(bias->dtype) ? tern_dtype_name(bias->dtype) : "?",
+          tern_shape_str(bias->ndim, bias->shape, a, sizeof a));
   }
   if (p->activation < 0 || p->activation >= TERN_ACT_COUNT_)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
