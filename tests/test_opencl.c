@@ -257,6 +257,8 @@ Test(opencl, linear_f32_tolerance) {
   linear_case(f.dev, TERN_DTYPE_F32, 1, 64, 10, true, 0, false, 0);
   linear_case(f.dev, TERN_DTYPE_F32, 9, 33, 17, true, 1, false, 0);
   linear_case(f.dev, TERN_DTYPE_F32, 4, 16, 8, false, 0, false, 0);
+  for (int i = 0; i < 4; i++)
+    linear_case(f.dev, TERN_DTYPE_F32, 1, 4096, 512, i & 1, (i >> 1), false, 0);
   close_fx(&f);
 }
 

@@ -255,23 +255,34 @@ static tern_status blast_fail(tern_err *err, int code, const char *what) {
                       what, code);
 }
 
+/* M == 1 goes through SGEMM as well: CLBlast 1.5.3's SGEMV returned NaNs
+ * for some columns on PoCL 3.1 (K = 4096, N = 512, element offsets). */
 tern_status tern_cl_sgemm_nt(tern_device *dev, int64_t M, int64_t N, int64_t K,
                              cl_mem a, size_t a_off, cl_mem b, size_t b_off,
                              cl_mem c, size_t c_off, tern_err *err) {
   cl_event ev = NULL;
   cl_command_queue q = dev->queue;
-  CLBlastStatusCode rc;
-  if (M == 1)
-    rc = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, (size_t)N,
-                      (size_t)K, 1.0f, b, b_off, (size_t)K, a, a_off, 1, 0.0f,
-                      c, c_off, 1, &q, dev->profiling ? &ev : NULL);
-  else
-    rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
-                      CLBlastTransposeYes, (size_t)M, (size_t)N, (size_t)K,
-                      1.0f, a, a_off, (size_t)K, b, b_off, (size_t)K, 0.0f, c,
-                      c_off, (size_t)N, &q, dev->profiling ? &ev : NULL);
+  CLBlastStatusCode rc = CLBlastSgemm(
+      CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)M,
+      (size_t)N, (size_t)K, 1.0f, a, a_off, (size_t)K, b, b_off, (size_t)K,
+      0.0f, c, c_off, (size_t)N, &q, dev->profiling ? &ev : NULL);
   if (rc != CLBlastSuccess)
-    return blast_fail(err, rc, M == 1 ? "SGEMV" : "SGEMM");
+    return blast_fail(err, rc, "SGEMM");
+  tern_cl_track_event(dev, ev);
+  return TERN_OK;
+}
+
+tern_status tern_cl_sgemv(tern_device *dev, int64_t N, int64_t K, cl_mem w,
+                          size_t w_off, cl_mem x, size_t x_off, cl_mem y,
+                          size_t y_off, tern_err *err) {
+  cl_event ev = NULL;
+  cl_command_queue q = dev->queue;
+  CLBlastStatusCode rc =
+      CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, (size_t)N,
+                   (size_t)K, 1.0f, w, w_off, (size_t)K, x, x_off, 1, 0.0f, y,
+                   y_off, 1, &q, dev->profiling ? &ev : NULL);
+  if (rc != CLBlastSuccess)
+    return blast_fail(err, rc, "SGEMV");
   tern_cl_track_event(dev, ev);
   return TERN_OK;
 }
