@@ -629,6 +629,37 @@ cl_command_queue tern_cl_queue(tern_device *dev) {
   return dev->queue;
 }
 
+tern_status tern_cl_launch1(tern_device *dev, cl_kernel k, size_t n,
+                            const char *what, tern_err *err) {
+  if (!n)
+    return TERN_OK;
+  return tern_cl_launch(dev, k, 1, &n, NULL, what, err);
+}
+
+cl_mem tern_cl_input(tern_cl_node *p, tern_buffer *const *bufs,
+                     const size_t *offsets, int i, cl_uint *off) {
+  if (p->node.in_const[i] || !bufs[i]) {
+    *off = 0;
+    return p->cin[i];
+  }
+  *off = tern_cl_off(offsets, i, sizeof(float));
+  return tern_cl_mem(bufs[i]);
+}
+
+tern_status tern_cl_upload_consts(tern_device *dev, const tern_exec_node *node,
+                                  tern_cl_node *p, tern_err *err) {
+  for (int i = 0; i < node->n_inputs; i++) {
+    if (!node->in_const[i])
+      continue;
+    size_t bytes = (size_t)tern_view_numel(&node->in[i]) * sizeof(float);
+    tern_status s =
+        tern_cl_upload(dev, node->in[i].data, bytes, &p->cin[i], err);
+    if (s)
+      return s;
+  }
+  return TERN_OK;
+}
+
 static tern_status cl_sync(tern_device *dev, tern_err *err) {
   cl_int rc = clFinish(dev->queue);
   if (rc != CL_SUCCESS)
@@ -643,6 +674,37 @@ static const tern_cl_op *op_impl(tern_op op) {
     return &tern_cl_op_linear;
   case TERN_OP_CONV2D:
     return &tern_cl_op_conv2d;
+  case TERN_OP_RELU:
+  case TERN_OP_RELU6:
+  case TERN_OP_GELU:
+  case TERN_OP_SILU:
+    return &tern_cl_op_unary;
+  case TERN_OP_ADD:
+  case TERN_OP_MUL:
+    return &tern_cl_op_binary;
+  case TERN_OP_CAUSAL_MASK:
+    return &tern_cl_op_causal_mask;
+  case TERN_OP_FLATTEN:
+  case TERN_OP_RESHAPE:
+    return &tern_cl_op_copy;
+  case TERN_OP_CONCAT:
+    return &tern_cl_op_concat;
+  case TERN_OP_PERMUTE:
+    return &tern_cl_op_permute;
+  case TERN_OP_MAXPOOL2D:
+  case TERN_OP_AVGPOOL2D:
+  case TERN_OP_GLOBAL_AVGPOOL:
+    return &tern_cl_op_pool;
+  case TERN_OP_BATCHNORM:
+  case TERN_OP_LAYERNORM:
+  case TERN_OP_RMSNORM:
+    return &tern_cl_op_norm;
+  case TERN_OP_SOFTMAX:
+    return &tern_cl_op_softmax;
+  case TERN_OP_MATMUL:
+    return &tern_cl_op_matmul;
+  case TERN_OP_ROPE:
+    return &tern_cl_op_rope;
   default:
     return NULL;
   }
@@ -671,6 +733,9 @@ static void cl_node_release(tern_device *dev, void *prepared) {
   for (int i = 0; i < TERN_CL_MAX_MEMS; i++)
     if (p->mem[i])
       clReleaseMemObject(p->mem[i]);
+  for (int i = 0; i < TERN_MAX_INPUTS; i++)
+    if (p->cin[i])
+      clReleaseMemObject(p->cin[i]);
   tern_free(p);
 }
 

@@ -139,9 +139,22 @@ struct tern_cl_node {
   tern_exec_node node; /* copy; host data pointers are not kept valid */
   cl_kernel k[TERN_CL_MAX_KERNELS];
   cl_mem mem[TERN_CL_MAX_MEMS];
-  int64_t dim[16]; /* op-specific sizes */
-  int mode;        /* op-specific variant */
+  int64_t dim[16];             /* op-specific sizes */
+  int mode;                    /* op-specific variant */
+  cl_mem cin[TERN_MAX_INPUTS]; /* constant inputs of the simple ops */
 };
+
+/* Input i of a running node: its session buffer, or the constant uploaded
+ * at prepare (then *off is 0). *off is in floats. */
+cl_mem tern_cl_input(tern_cl_node *p, tern_buffer *const *bufs,
+                     const size_t *offsets, int i, cl_uint *off);
+/* Upload every constant input of node into p->cin (simple ops). */
+tern_status tern_cl_upload_consts(tern_device *dev, const tern_exec_node *node,
+                                  tern_cl_node *p, tern_err *err);
+/* A 1-D launch of one work-item per element with local size chosen by the
+ * runtime. */
+tern_status tern_cl_launch1(tern_device *dev, cl_kernel k, size_t n,
+                            const char *what, tern_err *err);
 
 extern const tern_cl_op tern_cl_op_linear;
 extern const tern_cl_op tern_cl_op_conv2d;

@@ -25,7 +25,11 @@ add_custom_target(tern_cl_sources DEPENDS ${TERN_CL_GENERATED})
 list(APPEND TERN_SOURCES ${TERN_CL_HOST_SOURCES})
 list(APPEND TERN_OBJ_DEPENDS tern_cl_sources)
 list(APPEND TERN_DEFINES TERN_HAVE_OPENCL CL_TARGET_OPENCL_VERSION=120)
-list(APPEND TERN_PRIVATE_LIBS OpenCL::OpenCL)
+# The library path rather than the OpenCL::OpenCL target: tern_static
+# exports its link libraries, and consumers of the installed package should
+# not need FindOpenCL.
+list(APPEND TERN_PRIVATE_LIBS ${OpenCL_LIBRARIES})
+include_directories(${OpenCL_INCLUDE_DIRS})
 set(TERN_PC_LIBS_PRIVATE "${TERN_PC_LIBS_PRIVATE} -lOpenCL")
 if(TERN_CLBLAST_LIB AND TERN_CLBLAST_INCLUDE)
   list(APPEND TERN_DEFINES TERN_HAVE_CLBLAST)
