@@ -2,7 +2,15 @@
  * linear (quantize + int8 GEMM/GEMV) against CLBlast SGEMM/SGEMV on the same
  * device and shapes, timed with OpenCL profiling events.
  * Usage: bench_opencl [--reps N] [--json] [M,K,N ...] */
+#ifndef TERN_HAVE_OPENCL
+#include <stdio.h>
+int main(void) {
+  printf("bench_opencl: built without TERN_OPENCL\n");
+  return 0;
+}
+#else
 #include "backends/opencl/cl_internal.h"
+#include "backends/opencl/cl_linear.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,3 +237,4 @@ int main(int argc, char **argv) {
   B->shutdown(ctx);
   return 0;
 }
+#endif

@@ -3,9 +3,16 @@
  * tolerance; plus the binary cache (miss, hit, corrupt entry rebuilt), build
  * failures carrying the build log, and the no-platform case. Skips when no
  * OpenCL device exists. */
-#include "backends/opencl/cl_internal.h"
-
 #include <criterion/criterion.h>
+
+#ifndef TERN_HAVE_OPENCL
+Test(opencl, not_built) {
+  cr_skip_test("built without TERN_OPENCL");
+}
+#else
+#include "backends/opencl/cl_internal.h"
+#include "testutil.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,3 +517,137 @@ Test(opencl, device_info_and_bad_index) {
   B->buffer_free(NULL);
   close_fx(&f);
 }
+
+/* --------------------------------------------------- through a session */
+/* conv (ternary) + relu -> maxpool -> flatten -> linear (i8) + bias:
+ * every op exact, so the OpenCL session must match the reference bit for
+ * bit. */
+static tern_graph *small_model(int64_t batch) {
+  tu_rng r;
+  tu_seed(&r, 77);
+  tern_graph *g = NULL;
+  cr_assert_eq(tern_graph_create(&g), TERN_OK);
+  int x, w1, w2, b2, t;
+  int64_t xs[4] = {batch, 1, 10, 10};
+  cr_assert_eq(tern_graph_add_input(g, "x", 4, xs, &x), TERN_OK);
+  int64_t w1s[4] = {6, 1, 3, 3};
+  w1 = tu_add_weight(g, &r, "w1", TERN_DTYPE_TERNARY, 4, w1s, 0.5f, false);
+  tern_node_desc nd = {.size = sizeof nd, .op = TERN_OP_CONV2D, .n_inputs = 2};
+  nd.inputs[0] = x;
+  nd.inputs[1] = w1;
+  nd.params.pad[0] = nd.params.pad[1] = 1;
+  nd.params.activation = TERN_ACT_RELU;
+  cr_assert_eq(tern_graph_add_node(g, &nd, &t), TERN_OK, "%s",
+               tern_graph_errmsg(g));
+  tern_node_desc mp = {
+      .size = sizeof mp, .op = TERN_OP_MAXPOOL2D, .n_inputs = 1};
+  mp.inputs[0] = t;
+  mp.params.kernel[0] = mp.params.kernel[1] = 2;
+  cr_assert_eq(tern_graph_add_node(g, &mp, &t), TERN_OK, "%s",
+               tern_graph_errmsg(g));
+  tern_node_desc fl = {.size = sizeof fl, .op = TERN_OP_FLATTEN, .n_inputs = 1};
+  fl.inputs[0] = t;
+  cr_assert_eq(tern_graph_add_node(g, &fl, &t), TERN_OK, "%s",
+               tern_graph_errmsg(g));
+  int64_t w2s[2] = {10, 6 * 5 * 5}, b2s[1] = {10};
+  w2 = tu_add_weight(g, &r, "w2", TERN_DTYPE_I8, 2, w2s, 0.2f, false);
+  b2 = tu_add_f32(g, &r, "b2", 1, b2s, -0.5f, 0.5f);
+  tern_node_desc li = {.size = sizeof li, .op = TERN_OP_LINEAR, .n_inputs = 3};
+  li.inputs[0] = t;
+  li.inputs[1] = w2;
+  li.inputs[2] = b2;
+  cr_assert_eq(tern_graph_add_node(g, &li, &t), TERN_OK, "%s",
+               tern_graph_errmsg(g));
+  cr_assert_eq(tern_graph_add_output(g, t), TERN_OK);
+  return g;
+}
+
+static int first_opencl(tern_context *ctx) {
+  for (int i = 0; i < tern_context_device_count(ctx); i++) {
+    tern_device_info info = {.size = sizeof info};
+    tern_context_device_info(ctx, i, &info);
+    if (strcmp(info.backend, "opencl") == 0)
+      return i;
+  }
+  return -1;
+}
+
+static void run_model_compare(bool no_fallback, int *fallbacks) {
+  tern_context *ctx = NULL;
+  cr_assert_eq(tern_context_create(NULL, &ctx), TERN_OK, "%s",
+               tern_last_error());
+  int d = first_opencl(ctx);
+  if (d < 0) {
+    tern_context_destroy(ctx);
+    cr_skip_test("no OpenCL device");
+    return;
+  }
+  tern_device_info info = {.size = sizeof info};
+  tern_context_device_info(ctx, d, &info);
+  tern_graph *g = small_model(3);
+  tu_rng r;
+  tu_seed(&r, 5);
+  size_t n = tu_input_elems(g, 0);
+  float *x = malloc(n * sizeof *x);
+  tu_fill(&r, x, n, -1.0f, 1.0f);
+  float *inputs[1] = {x};
+  float *want = NULL, *got = NULL;
+  size_t nw = 0, ng = 0;
+  cr_assert_eq(tu_run(ctx, g, "ref", true, inputs, &want, &nw), TERN_OK, "%s",
+               tern_last_error());
+  cr_assert_eq(tu_run(ctx, g, info.id, no_fallback, inputs, &got, &ng), TERN_OK,
+               "%s", tern_last_error());
+  cr_assert_eq(nw, ng);
+  cr_assert(memcmp(want, got, nw * sizeof(float)) == 0,
+            "OpenCL session differs from the reference");
+  /* how many nodes went to the CPU */
+  tern_session_desc sd = {.size = sizeof sd, .device = info.id};
+  tern_session *ss = NULL;
+  cr_assert_eq(tern_session_create(ctx, g, &sd, &ss), TERN_OK, "%s",
+               tern_last_error());
+  tern_session_info si = {.size = sizeof si};
+  cr_assert_eq(tern_session_get_info(ss, &si), TERN_OK);
+  *fallbacks = si.fallback_count;
+  tern_session_destroy(ss);
+  free(want);
+  free(got);
+  free(x);
+  tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+}
+
+Test(opencl, session_model_exact_without_fallback) {
+  int fb = -1;
+  run_model_compare(true, &fb);
+  cr_assert_eq(fb, 0);
+}
+
+Test(opencl, session_falls_back_to_cpu_on_build_failure) {
+  setenv("TERN_CL_NO_CACHE", "1", 1);
+  setenv("TERN_CL_BUILD_OPTIONS", "-DTERN_FORCE_BUILD_ERROR", 1);
+  int fb = -1;
+  run_model_compare(false, &fb);
+  cr_assert_gt(fb, 0, "every kernel build fails, yet no node fell back");
+}
+
+Test(opencl, session_without_platform_has_no_opencl_device) {
+  setenv("OCL_ICD_VENDORS", "/nonexistent", 1);
+  setenv("OPENCL_VENDOR_PATH", "/nonexistent", 1);
+  tern_context *ctx = NULL;
+  cr_assert_eq(tern_context_create(NULL, &ctx), TERN_OK, "%s",
+               tern_last_error());
+  cr_assert_eq(first_opencl(ctx), -1);
+  cr_assert_gt(tern_context_device_count(ctx), 0, "the CPU is always there");
+  tern_graph *g = small_model(1);
+  tern_session_desc sd = {.size = sizeof sd, .device = "opencl:0"};
+  tern_session *ss = NULL;
+  cr_assert_eq(tern_session_create(ctx, g, &sd, &ss), TERN_ERR_NO_DEVICE);
+  /* the CPU still runs the model */
+  sd.device = "cpu:0";
+  cr_assert_eq(tern_session_create(ctx, g, &sd, &ss), TERN_OK, "%s",
+               tern_last_error());
+  tern_session_destroy(ss);
+  tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+}
+#endif
