@@ -5,11 +5,12 @@
 #include "backends/opencl/cl_linear.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { MODE_F32_DIRECT, MODE_F32_GEMM, MODE_Q_DIRECT, MODE_Q_GEMM };
-/* dim[]: N, Kc, Kpc, Kpx, has_bias */
-enum { D_N, D_KC, D_KPC, D_KPX, D_HAS_BIAS };
+/* dim[]: N, Kc, Np (OC padded for qgemm.cl), Kpx, has_bias */
+enum { D_N, D_KC, D_NP, D_KPX, D_HAS_BIAS };
 
 typedef struct conv_shape {
   cl_uint C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
@@ -63,8 +64,8 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
   int64_t Kc = (int64_t)(s.C / s.G) * s.KH * s.KW;
   p->dim[D_N] = N;
   p->dim[D_KC] = Kc;
-  p->dim[D_KPC] = (Kc + 15) / 16 * 16;
-  p->dim[D_KPX] = ((int64_t)s.C * s.H * s.W + 15) / 16 * 16;
+  p->dim[D_NP] = ((int64_t)s.OC + 31) / 32 * 32;
+  p->dim[D_KPX] = (int64_t)s.C * s.H * s.W;
   p->dim[D_HAS_BIAS] = node->n_inputs > 2;
   char opts[128];
   snprintf(opts, sizeof opts, "-DACT=%d", node->params.activation);
@@ -86,22 +87,29 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
     return st;
   }
   p->mode = s.G == 1 ? MODE_Q_GEMM : MODE_Q_DIRECT;
-  int64_t Kpw = p->mode == MODE_Q_GEMM ? p->dim[D_KPC] : Kc;
-  st = tern_cl_upload_qweights(dev, w, s.OC, Kc, Kpw, &p->mem[0], &p->mem[1],
-                               err);
-  if (!st)
-    st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[2], err);
-  if (!st)
-    st = tern_cl_kernel(dev, "quant", "", "quant_rows", &p->k[0], err);
-  if (st)
+  const float *bias = node->n_inputs > 2 ? node->in[2].data : NULL;
+  if (p->mode == MODE_Q_DIRECT) {
+    st = tern_cl_upload_qweights(dev, w, s.OC, Kc, Kc, &p->mem[0], &p->mem[1],
+                                 err);
+    if (!st)
+      st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[2], err);
+    if (!st)
+      st = tern_cl_kernel(dev, "quant", "", "quant_rows", &p->k[0], err);
+    if (!st)
+      st = tern_cl_kernel(dev, "conv2d", opts, "conv_q_direct", &p->k[1], err);
     return st;
-  if (p->mode == MODE_Q_DIRECT)
-    return tern_cl_kernel(dev, "conv2d", opts, "conv_q_direct", &p->k[1], err);
-  char gopts[160];
-  snprintf(gopts, sizeof gopts, "%s -DOUT_CM", opts);
-  st = tern_cl_kernel(dev, "conv2d", opts, "im2col_q8", &p->k[1], err);
+  }
+  st = tern_cl_upload_panels(dev, w, bias, s.OC, Kc, p->dim[D_NP], p->mem, err);
   if (!st)
-    st = tern_cl_kernel(dev, "linear", gopts, "qgemm", &p->k[2], err);
+    st = tern_cl_kernel(dev, "quant", "-DQTYPE=short", "quant_rows", &p->k[0],
+                        err);
+  if (!st)
+    st = tern_cl_kernel(dev, "conv2d", "-DCTYPE=short", "im2col_q", &p->k[1],
+                        err);
+  if (!st)
+    st = tern_cl_qgemm_kernel(dev, node->params.activation,
+                              w->dtype == TERN_DTYPE_TERNARY, true, &p->k[2],
+                              err);
   return st;
 }
 
@@ -161,11 +169,12 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
   }
   cl_mem q, xs;
   int64_t Kpx = p->dim[D_KPX];
-  st = tern_cl_quantize(dev, p->k[0], x, x_off, N, (int64_t)s.C * s.H * s.W,
-                        Kpx, 1, &q, &xs, err);
+  bool direct = p->mode == MODE_Q_DIRECT;
+  st = tern_cl_quantize(dev, p->k[0], x, x_off, N, Kpx, Kpx, direct ? 1 : 2, &q,
+                        &xs, err);
   if (st)
     return st;
-  if (p->mode == MODE_Q_DIRECT) {
+  if (direct) {
     st = tern_cl_args(p->k[1], "conv_q_direct", err, TERN_CL_MEM(q),
                       TERN_CL_UINT(Kpx), TERN_CL_MEM(xs),
                       TERN_CL_MEM(p->mem[0]), TERN_CL_UINT(Kc),
@@ -176,28 +185,36 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
               : tern_cl_launch(dev, p->k[1], 1, &total, NULL, "conv_q_direct",
                                err);
   }
-  int64_t Kpc = p->dim[D_KPC], M = N * P;
+  /* im2col + GEMM in chunks of samples so the column buffer stays near
+   * 32 MiB whatever the batch (TERN_CL_IM2COL_BYTES overrides, for tests) */
+  int64_t per_sample = P * Kc * 2, budget = (int64_t)32 << 20;
+  const char *env = getenv("TERN_CL_IM2COL_BYTES");
+  if (env && atoll(env) > 0)
+    budget = atoll(env);
+  int64_t chunk = per_sample ? budget / per_sample : N;
+  if (chunk < 1)
+    chunk = 1;
+  if (chunk > N)
+    chunk = N;
   cl_mem col;
-  st = tern_cl_scratch(dev, 2, (size_t)(M * Kpc), &col, err);
-  if (!st)
-    st = tern_cl_args(p->k[1], "im2col_q8", err, TERN_CL_MEM(q),
-                      TERN_CL_UINT(Kpx), TERN_CL_MEM(col), TERN_CL_UINT(Kpc),
-                      TERN_CL_UINT(Kc), TERN_CL_UINT(0), sizeof s,
-                      (const void *)&s, TERN_CL_END);
-  size_t g[2] = {(size_t)Kpc, (size_t)M};
-  if (!st)
-    st = tern_cl_launch(dev, p->k[1], 2, g, NULL, "im2col_q8", err);
-  if (st)
-    return st;
-  /* output channel-major: y[n][oc][p], sample stride OC*P */
-  st = tern_cl_args(p->k[2], "qgemm", err, TERN_CL_MEM(col),
-                    TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs),
-                    TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
-                    TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
-                    TERN_CL_UINT(s.OC), TERN_CL_UINT(Kpc), TERN_CL_UINT(P),
-                    TERN_CL_UINT(s.OC * P), TERN_CL_UINT(0), TERN_CL_END);
-  size_t gg[2] = {((size_t)s.OC + 3) / 4, ((size_t)M + 1) / 2};
-  return st ? st : tern_cl_launch(dev, p->k[2], 2, gg, NULL, "qgemm", err);
+  st = tern_cl_scratch(dev, 2, (size_t)(chunk * per_sample), &col, err);
+  for (int64_t n0 = 0; !st && n0 < N; n0 += chunk) {
+    int64_t nc = N - n0 < chunk ? N - n0 : chunk, Mc = nc * P;
+    st =
+        tern_cl_args(p->k[1], "im2col_q", err, TERN_CL_MEM(q),
+                     TERN_CL_UINT(Kpx), TERN_CL_MEM(col), TERN_CL_UINT(Kc),
+                     TERN_CL_UINT(Kc), TERN_CL_UINT(0), TERN_CL_UINT(n0),
+                     TERN_CL_UINT(Mc), sizeof s, (const void *)&s, TERN_CL_END);
+    size_t g[2] = {(size_t)Kc, (size_t)Mc};
+    if (!st)
+      st = tern_cl_launch(dev, p->k[1], 2, g, NULL, "im2col_q", err);
+    /* output channel-major: y[n][oc][p], sample stride OC*P */
+    if (!st)
+      st = tern_cl_qgemm_p(dev, p->k[2], col, xs, (cl_uint)n0, p->mem, y,
+                           y_off + (cl_uint)(n0 * s.OC * P), Mc, s.OC, Kc,
+                           p->dim[D_NP], P, (int64_t)s.OC * P, err);
+  }
+  return st;
 }
 
 const tern_cl_op tern_cl_op_conv2d = {conv_supports, conv_prepare, conv_run};

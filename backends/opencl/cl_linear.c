@@ -19,7 +19,6 @@ enum {
   MODE_TGEMV = 3
 };
 enum { D_M, D_N, D_K, D_KP, D_HAS_BIAS, D_NP };
-#define QGEMM_BM 64
 
 bool tern_cl_weight_ok(const tern_view *w) {
   return w->dtype == TERN_DTYPE_F32 || w->dtype == TERN_DTYPE_I8 ||
@@ -74,10 +73,10 @@ tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
 
 /* Weights as short panels [Np/32][Kp][32] for qgemm.cl; scales and bias
  * padded to Np. */
-static tern_status upload_packed(tern_device *dev, const tern_exec_node *node,
-                                 int64_t N, int64_t K, int64_t Kp, int64_t Np,
-                                 tern_cl_node *p, tern_err *err) {
-  const tern_view *w = &node->in[1];
+tern_status tern_cl_upload_panels(tern_device *dev, const tern_view *w,
+                                  const float *bias, int64_t N, int64_t K,
+                                  int64_t Np, cl_mem *mems, tern_err *err) {
+  int64_t Kp = K;
   size_t bytes;
   if (!tern_mul_size((size_t)Np, (size_t)Kp * 2, &bytes))
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "weights too large");
@@ -97,19 +96,47 @@ static tern_status upload_packed(tern_device *dev, const tern_exec_node *node,
       b[((n / 32) * Kp + k) * 32 + n % 32] = (int16_t)v;
     }
     sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
-    if (node->n_inputs > 2)
-      bi[n] = ((const float *)node->in[2].data)[n];
+    if (bias)
+      bi[n] = bias[n];
   }
-  st = tern_cl_upload(dev, b, bytes, &p->mem[0], err);
+  st = tern_cl_upload(dev, b, bytes, &mems[0], err);
   if (!st)
-    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
+    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &mems[1], err);
   if (!st)
-    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
+    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &mems[2], err);
 out:
   tern_free(b);
   tern_free(sc);
   tern_free(bi);
   return st;
+}
+
+tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
+                            cl_uint xs_off, const cl_mem *panels, cl_mem y,
+                            cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
+                            int64_t Np, int64_t P, int64_t YS, tern_err *err) {
+  tern_status s = tern_cl_args(
+      k, "qgemm_p", err, TERN_CL_MEM(A), TERN_CL_MEM(panels[0]),
+      TERN_CL_MEM(xs), TERN_CL_MEM(panels[1]), TERN_CL_MEM(panels[2]),
+      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M), TERN_CL_UINT(N),
+      TERN_CL_UINT(Kp), TERN_CL_UINT(Np), TERN_CL_UINT(xs_off), TERN_CL_UINT(P),
+      TERN_CL_UINT(YS), TERN_CL_END);
+  if (s)
+    return s;
+  size_t g[2] = {(size_t)Np / 32,
+                 (size_t)(M + TERN_CL_QGEMM_BM - 1) / TERN_CL_QGEMM_BM};
+  size_t l[2] = {1, 1};
+  return tern_cl_launch(dev, k, 2, g, l, "qgemm_p", err);
+}
+
+tern_status tern_cl_qgemm_kernel(tern_device *dev, int act, bool ternary,
+                                 bool channel_major, cl_kernel *out,
+                                 tern_err *err) {
+  char opts[128];
+  snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d -DKB=%d%s", act,
+           TERN_CL_QGEMM_BM, ternary ? 256 : 2,
+           channel_major ? " -DOUT_CM" : "");
+  return tern_cl_kernel(dev, "qgemm", opts, "qgemm_p", out, err);
 }
 
 /* Ternary weights in 2 bits for tgemv.cl: panels [Np/16][Kp/8][16] of
@@ -200,15 +227,16 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
   int64_t Kp = K, Np = (N + 31) / 32 * 32;
   p->dim[D_KP] = Kp;
   p->dim[D_NP] = Np;
-  s = upload_packed(dev, node, N, K, Kp, Np, p, err);
+  s = tern_cl_upload_panels(dev, w,
+                            node->n_inputs > 2 ? node->in[2].data : NULL, N, K,
+                            Np, p->mem, err);
   if (!s)
     s = tern_cl_kernel(dev, "quant", "-DQTYPE=short", "quant_rows", &p->k[0],
                        err);
-  snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d -DKB=%d",
-           node->params.activation, QGEMM_BM,
-           w->dtype == TERN_DTYPE_TERNARY ? 256 : 2);
   if (!s)
-    s = tern_cl_kernel(dev, "qgemm", opts, "qgemm_p", &p->k[1], err);
+    s = tern_cl_qgemm_kernel(dev, node->params.activation,
+                             w->dtype == TERN_DTYPE_TERNARY, false, &p->k[1],
+                             err);
   return s;
 }
 
@@ -232,21 +260,6 @@ tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
     return s;
   size_t g = (size_t)M, l = 1;
   return tern_cl_launch(dev, k, 1, &g, &l, "quant_rows", err);
-}
-
-tern_status tern_cl_qgemm(tern_device *dev, cl_kernel k, cl_mem q, cl_mem xs,
-                          cl_mem wq, cl_mem ws, cl_mem bias, cl_mem y,
-                          cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
-                          int64_t P, tern_err *err) {
-  tern_status s = tern_cl_args(
-      k, "qgemm", err, TERN_CL_MEM(q), TERN_CL_MEM(wq), TERN_CL_MEM(xs),
-      TERN_CL_MEM(ws), TERN_CL_MEM(bias), TERN_CL_MEM(y), TERN_CL_UINT(y_off),
-      TERN_CL_UINT(M), TERN_CL_UINT(N), TERN_CL_UINT(Kp), TERN_CL_UINT(P),
-      TERN_CL_UINT(N * P), TERN_CL_UINT(0), TERN_CL_END);
-  if (s)
-    return s;
-  size_t g[2] = {(size_t)(N + 3) / 4, (size_t)(M + 1) / 2};
-  return tern_cl_launch(dev, k, 2, g, NULL, "qgemm", err);
 }
 
 #ifdef TERN_HAVE_CLBLAST
@@ -352,18 +365,10 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
     size_t g = (size_t)p->dim[D_NP] / 16, l = 1;
     return s ? s : tern_cl_launch(dev, p->k[1], 1, &g, &l, "tgemv", err);
   }
-  if (!s)
-    s = tern_cl_args(
-        p->k[1], "qgemm_p", err, TERN_CL_MEM(q), TERN_CL_MEM(p->mem[0]),
-        TERN_CL_MEM(xs), TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
-        TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M), TERN_CL_UINT(N),
-        TERN_CL_UINT(p->dim[D_KP]), TERN_CL_UINT(p->dim[D_NP]), TERN_CL_END);
   if (s)
     return s;
-  size_t g[2] = {(size_t)p->dim[D_NP] / 32,
-                 (size_t)(M + QGEMM_BM - 1) / QGEMM_BM};
-  size_t l[2] = {1, 1};
-  return tern_cl_launch(dev, p->k[1], 2, g, l, "qgemm_p", err);
+  return tern_cl_qgemm_p(dev, p->k[1], q, xs, 0, p->mem, y, y_off, M, N,
+                         p->dim[D_KP], p->dim[D_NP], 1, 0, err);
 }
 
 const tern_cl_op tern_cl_op_linear = {linear_supports, linear_prepare,

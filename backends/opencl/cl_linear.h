@@ -21,11 +21,22 @@ tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
 tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
                              cl_uint x_off, int64_t M, int64_t K, int64_t Kp,
                              size_t elem, cl_mem *q, cl_mem *xs, tern_err *err);
-/* Run qgemm; P > 1 with a kernel built with -DOUT_CM writes channel-major. */
-tern_status tern_cl_qgemm(tern_device *dev, cl_kernel k, cl_mem q, cl_mem xs,
-                          cl_mem wq, cl_mem ws, cl_mem bias, cl_mem y,
-                          cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
-                          int64_t P, tern_err *err);
+/* Rows of the fast GEMM (qgemm.cl) per work-item. */
+#define TERN_CL_QGEMM_BM 64
+/* Weights [N][K] (i8 or ternary) as short panels [Np/32][K][32] for
+ * qgemm.cl, scales and bias (NULL: zeros) padded to Np: mems[0..2]. */
+tern_status tern_cl_upload_panels(tern_device *dev, const tern_view *w,
+                                  const float *bias, int64_t N, int64_t K,
+                                  int64_t Np, cl_mem *mems, tern_err *err);
+tern_status tern_cl_qgemm_kernel(tern_device *dev, int act, bool ternary,
+                                 bool channel_major, cl_kernel *out,
+                                 tern_err *err);
+/* Run qgemm_p over M rows of A (short codes, rows of Kp); channel-major
+ * kernels take P pixels per sample and the sample stride YS of y. */
+tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
+                            cl_uint xs_off, const cl_mem *panels, cl_mem y,
+                            cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
+                            int64_t Np, int64_t P, int64_t YS, tern_err *err);
 #ifdef TERN_HAVE_CLBLAST
 /* C[M][N] = A[M][K] · B[N][K]ᵀ (offsets in elements) on the device's queue. */
 tern_status tern_cl_sgemm_nt(tern_device *dev, int64_t M, int64_t N, int64_t K,

@@ -1,8 +1,9 @@
 /* conv2d.cl — 2-D convolution, NCHW: x [N][C][H][W], weights
  * [OC][C/G][KH][KW] (rows of Kc = C/G*KH*KW), y [N][OC][OH][OW].
  * Quantized: each sample is one activation block (quant.cl with K = C*H*W,
- * rows of Kpx codes); groups == 1 goes through im2col_q8 + qgemm
- * (linear.cl, -DOUT_CM), other groups through conv_q_direct.
+ * rows of Kpx codes); groups == 1 goes through im2col_q (codes as CTYPE =
+ * short) + qgemm_p (qgemm.cl, -DOUT_CM), other groups through
+ * conv_q_direct (char codes).
  * f32: im2col_f32 + CLBlast SGEMM + bias_act_cm, or conv_f32_direct in the
  * reference's order (ic, kh, kw ascending, then bias). */
 
@@ -10,19 +11,24 @@ typedef struct {
   uint C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
 } tern_conv_shape;
 
-/* col[m][kk] (rows of Kpc bytes) for group g; m = n*P + p. */
-kernel void im2col_q8(global const char *q, uint Kpx, global char *col,
-                      uint Kpc, uint Kc, uint g, tern_conv_shape s) {
+#ifndef CTYPE
+#define CTYPE char
+#endif
+
+/* col[m][kk] (rows of Kpc codes) for group g; m = (n - n0)*P + p, Mc rows. */
+kernel void im2col_q(global const CTYPE *q, uint Kpx, global CTYPE *col,
+                     uint Kpc, uint Kc, uint g, uint n0, uint Mc,
+                     tern_conv_shape s) {
   uint kk = get_global_id(0), m = get_global_id(1);
   uint P = s.OH * s.OW;
-  if (kk >= Kpc || m >= get_global_size(1))
+  if (kk >= Kpc || m >= Mc)
     return;
-  char v = 0;
+  CTYPE v = 0;
   if (kk < Kc) {
     uint khw = s.KH * s.KW;
     uint ic = g * (s.C / s.G) + kk / khw, r = kk % khw;
     uint kh = r / s.KW, kw = r % s.KW;
-    uint n = m / P, p = m % P, oh = p / s.OW, ow = p % s.OW;
+    uint n = n0 + m / P, p = m % P, oh = p / s.OW, ow = p % s.OW;
     int ih = (int)(oh * s.sh + kh * s.dh) - (int)s.ph;
     int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
     if (ih >= 0 && ih < (int)s.H && iw >= 0 && iw < (int)s.W)

@@ -4,7 +4,10 @@
  * (pmullw, paddw) over 16 outputs.
  * A: activation codes as short [M][Kp], row scales xs [M].
  * B: weight codes as short panels [Np/32][Kp][32] (Np = N rounded up to
- *    32, zero padded), so a work-item streams one contiguous panel. ws [Np], bias [Np] (zero padded). y f32 [M][N] at y + y_off.
+ *    32, zero padded), so a work-item streams one contiguous panel.
+ * ws [Np], bias [Np] (zero padded). y f32 [M][N] at y + y_off; with
+ * -DOUT_CM (conv: m = sample*P + pixel) channel-major instead,
+ * y[(m / P) * YS + n * P + m % P], and the row scale is xs[xs_off + m / P].
  * Products are exact in 16 bits (|a| <= 127, |b| <= 127); short partial
  * sums run over KB steps (ternary: 256, as 256*127 < 2^15; int8: 2) and are
  * then widened into int32, so the sum is exactly the reference's.
@@ -35,7 +38,8 @@ inline void tern_widen(int8 *c, short16 s) {
 kernel void qgemm_p(global const short *A, global const short *B,
                     global const float *xs, global const float *ws,
                     global const float *bias, global float *y, uint y_off,
-                    uint M, uint N, uint Kp, uint Np) {
+                    uint M, uint N, uint Kp, uint Np, uint xs_off, uint P,
+                    uint YS) {
   uint n0 = get_global_id(0) * 32, mb = get_global_id(1) * BM;
   if (n0 >= N || mb >= M)
     return;
@@ -79,8 +83,14 @@ kernel void qgemm_p(global const short *A, global const short *B,
       tern_widen(&c[3][2], s31);
     }
     for (uint i = 0; i < 4 && m0 + i < M; i++) {
-      float x = xs[m0 + i];
-      global float *yr = y + y_off + (size_t)(m0 + i) * N;
+      uint m = m0 + i;
+#ifdef OUT_CM
+      float x = xs[xs_off + m / P];
+      global float *yr = y + y_off + (size_t)(m / P) * YS + m % P;
+#else
+      float x = xs[xs_off + m];
+      global float *yr = y + y_off + (size_t)m * N;
+#endif
       for (uint j = 0; j < 4; j++) {
         uint n = n0 + 8 * j;
         if (n >= N)
@@ -88,8 +98,15 @@ kernel void qgemm_p(global const short *A, global const short *B,
         /* ((float)acc * ws) * xs + bias, each step rounded on its own */
         float8 t = convert_float8(c[i][j]) * vload8(0, ws + n);
         t = t * x;
-        t = t + vload8(0, bias + n);
-        tern_store8(yr, n, N, tern_act8(t));
+        t = tern_act8(t + vload8(0, bias + n));
+#ifdef OUT_CM
+        float tt[8];
+        vstore8(t, 0, tt);
+        for (uint l = 0; l < 8 && n + l < N; l++)
+          yr[(size_t)(n + l) * P] = tt[l];
+#else
+        tern_store8(yr, n, N, t);
+#endif
       }
     }
   }
