@@ -247,6 +247,16 @@ Test(opencl, linear_quantized_exact) {
   close_fx(&f);
 }
 
+Test(opencl, empty_batch) {
+  fixture f;
+  NEED_DEVICE(&f);
+  g_seed = 17;
+  linear_case(f.dev, TERN_DTYPE_TERNARY, 0, 16, 8, true, 1, false, 0);
+  linear_case(f.dev, TERN_DTYPE_I8, 0, 16, 40, false, 0, false, 0);
+  linear_case(f.dev, TERN_DTYPE_F32, 0, 16, 8, true, 0, false, 0);
+  close_fx(&f);
+}
+
 Test(opencl, linear_quantized_unexact_activations) {
   fixture f;
   NEED_DEVICE(&f);

@@ -508,6 +508,8 @@ tern_status tern_cl_upload(tern_device *dev, const void *data, size_t bytes,
 
 tern_status tern_cl_scratch(tern_device *dev, int slot, size_t bytes,
                             cl_mem *out, tern_err *err) {
+  if (bytes < 64)
+    bytes = 64; /* never a zero-sized buffer */
   if (dev->scratch_bytes[slot] < bytes) {
     /* a buffer still used by queued kernels is freed once they finish */
     if (dev->scratch[slot])
@@ -767,6 +769,8 @@ static tern_status cl_node_run(tern_device *dev, void *prepared,
                                tern_buffer *const *bufs, const size_t *offsets,
                                tern_err *err) {
   tern_cl_node *p = prepared;
+  if (tern_view_numel(&p->node.out) == 0)
+    return TERN_OK; /* empty batch: nothing to compute */
   return p->op->run(dev, p, bufs, offsets, err);
 }
 
