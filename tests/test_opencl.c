@@ -357,7 +357,7 @@ Test(opencl, conv2d_quantized_exact) {
   close_fx(&f);
 }
 
-Test(opencl, conv2d_quantized_in_sample_chunks) {
+Test(opencl, conv2d_in_sample_chunks) {
   /* a column budget of about one sample: im2col + GEMM run per sample */
   setenv("TERN_CL_IM2COL_BYTES", "2000", 1);
   fixture f;
@@ -366,6 +366,7 @@ Test(opencl, conv2d_quantized_in_sample_chunks) {
   conv_case(f.dev, TERN_DTYPE_TERNARY, 5, 3, 9, 8, 7, 3, 3, 1, 1, 1, 1, true,
             1);
   conv_case(f.dev, TERN_DTYPE_I8, 3, 2, 6, 6, 33, 3, 3, 2, 1, 1, 1, false, 0);
+  conv_case(f.dev, TERN_DTYPE_F32, 4, 3, 7, 6, 5, 3, 3, 1, 1, 1, 1, true, 1);
   close_fx(&f);
 }
 

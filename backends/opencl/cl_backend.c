@@ -402,7 +402,7 @@ static void cl_device_close(tern_device *dev) {
     tern_free(dev->progs[i].key);
   }
   tern_free(dev->progs);
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 5; i++)
     if (dev->scratch[i])
       clReleaseMemObject(dev->scratch[i]);
   if (dev->queue)

@@ -83,7 +83,7 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
                             err);
     st = tern_cl_kernel(dev, "conv2d", opts, "im2col_f32", &p->k[0], err);
     if (!st)
-      st = tern_cl_kernel(dev, "conv2d", opts, "bias_act_cm", &p->k[1], err);
+      st = tern_cl_kernel(dev, "conv2d", opts, "cm_bias_act", &p->k[1], err);
     return st;
   }
   p->mode = s.G == 1 ? MODE_Q_GEMM : MODE_Q_DIRECT;
@@ -137,31 +137,41 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
   }
   if (p->mode == MODE_F32_GEMM) {
 #ifdef TERN_HAVE_CLBLAST
-    cl_mem col;
-    st = tern_cl_scratch(dev, 2, (size_t)(Kc * P) * sizeof(float), &col, err);
-    for (int64_t n = 0; !st && n < N; n++) {
+    /* per chunk of samples: col[Mc][Kc], t[Mc][OC] = col · Wᵀ (CLBlast),
+     * then bias, activation and the NCHW layout in one kernel */
+    int64_t per_sample = P * (Kc + s.OC) * 4, budget = (int64_t)64 << 20;
+    const char *env = getenv("TERN_CL_IM2COL_BYTES");
+    if (env && atoll(env) > 0)
+      budget = atoll(env);
+    int64_t chunk = per_sample ? budget / per_sample : N;
+    chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
+    cl_mem col, t;
+    st = tern_cl_scratch(dev, 2, (size_t)(chunk * P * Kc) * 4, &col, err);
+    if (!st)
+      st = tern_cl_scratch(dev, 4, (size_t)(chunk * P * s.OC) * 4, &t, err);
+    for (int64_t n0 = 0; !st && n0 < N; n0 += chunk) {
+      int64_t nc = N - n0 < chunk ? N - n0 : chunk, Mc = nc * P;
       st = tern_cl_args(p->k[0], "im2col_f32", err, TERN_CL_MEM(x),
-                        TERN_CL_UINT(x_off), TERN_CL_UINT(n), TERN_CL_MEM(col),
-                        sizeof s, (const void *)&s, TERN_CL_END);
-      size_t g[2] = {(size_t)P, (size_t)Kc};
+                        TERN_CL_UINT(x_off), TERN_CL_UINT(n0), TERN_CL_UINT(Mc),
+                        TERN_CL_MEM(col), sizeof s, (const void *)&s,
+                        TERN_CL_END);
+      size_t g[2] = {(size_t)Kc, (size_t)Mc};
       if (!st)
         st = tern_cl_launch(dev, p->k[0], 2, g, NULL, "im2col_f32", err);
-      /* y_n[OC][P] = W[OC][Kc] · colT[Kc][P] */
       if (!st)
-        st = tern_cl_sgemm_nn(dev, s.OC, P, Kc, p->mem[0], 0, col, 0, y,
-                              y_off + (size_t)(n * s.OC * P), err);
+        st = tern_cl_sgemm_nt(dev, Mc, s.OC, Kc, col, 0, p->mem[0], 0, t, 0,
+                              err);
+      if (!st)
+        st = tern_cl_args(
+            p->k[1], "cm_bias_act", err, TERN_CL_MEM(t), TERN_CL_MEM(y),
+            TERN_CL_UINT(y_off + (cl_uint)(n0 * s.OC * P)),
+            TERN_CL_MEM(p->mem[1]), TERN_CL_UINT(p->dim[D_HAS_BIAS]),
+            TERN_CL_UINT(Mc), TERN_CL_UINT(s.OC), TERN_CL_UINT(P), TERN_CL_END);
+      size_t g2[2] = {(size_t)s.OC, (size_t)Mc};
+      if (!st)
+        st = tern_cl_launch(dev, p->k[1], 2, g2, NULL, "cm_bias_act", err);
     }
-    if (st)
-      return st;
-    if (!p->dim[D_HAS_BIAS] && p->node.params.activation == TERN_ACT_NONE)
-      return TERN_OK;
-    st = tern_cl_args(p->k[1], "bias_act_cm", err, TERN_CL_MEM(y),
-                      TERN_CL_UINT(y_off), TERN_CL_MEM(p->mem[1]),
-                      TERN_CL_UINT(p->dim[D_HAS_BIAS]), TERN_CL_UINT(total),
-                      TERN_CL_UINT(P), TERN_CL_UINT(s.OC), TERN_CL_END);
-    return st ? st
-              : tern_cl_launch(dev, p->k[1], 1, &total, NULL, "bias_act_cm",
-                               err);
+    return st;
 #else
     return tern_err_set(err, TERN_ERR_INTERNAL,
                         "opencl: built without CLBlast");

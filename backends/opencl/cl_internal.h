@@ -50,8 +50,8 @@ struct tern_device {
   tern_cl_prog *progs;
   int n_progs, cap_progs;
   /* scratch memory shared by nodes (the queue is in order) */
-  cl_mem scratch[4];
-  size_t scratch_bytes[4];
+  cl_mem scratch[5];
+  size_t scratch_bytes[5];
   /* statistics for tests and benchmarks */
   int cache_hits, cache_misses, cache_rejects, source_builds;
   bool profiling;   /* keep events of kernels for timing */
@@ -83,7 +83,8 @@ tern_status tern_cl_build(tern_device *dev, const char *label,
 const char *tern_cl_cache_dir(char *buf, size_t bufsize);
 
 /* -------------------------------------------------------------- launch */
-/* Slots: 0 activation codes, 1 row scales, 2 im2col, 3 code sums. */
+/* Slots: 0 activation codes, 1 row scales, 2 im2col, 3 code sums, 4 f32
+ * GEMM output before the conv epilogue. */
 tern_status tern_cl_scratch(tern_device *dev, int slot, size_t bytes,
                             cl_mem *out, tern_err *err);
 /* Enqueue a kernel over global[dims] with local (NULL: runtime choice);

@@ -300,20 +300,6 @@ tern_status tern_cl_sgemv(tern_device *dev, int64_t N, int64_t K, cl_mem w,
   return TERN_OK;
 }
 
-tern_status tern_cl_sgemm_nn(tern_device *dev, int64_t M, int64_t N, int64_t K,
-                             cl_mem a, size_t a_off, cl_mem b, size_t b_off,
-                             cl_mem c, size_t c_off, tern_err *err) {
-  cl_event ev = NULL;
-  cl_command_queue q = dev->queue;
-  CLBlastStatusCode rc = CLBlastSgemm(
-      CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)M,
-      (size_t)N, (size_t)K, 1.0f, a, a_off, (size_t)K, b, b_off, (size_t)N,
-      0.0f, c, c_off, (size_t)N, &q, dev->profiling ? &ev : NULL);
-  if (rc != CLBlastSuccess)
-    return blast_fail(err, rc, "SGEMM");
-  tern_cl_track_event(dev, ev);
-  return TERN_OK;
-}
 #endif
 
 static tern_status linear_run(tern_device *dev, tern_cl_node *p,

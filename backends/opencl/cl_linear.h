@@ -46,10 +46,6 @@ tern_status tern_cl_sgemm_nt(tern_device *dev, int64_t M, int64_t N, int64_t K,
 tern_status tern_cl_sgemv(tern_device *dev, int64_t N, int64_t K, cl_mem w,
                           size_t w_off, cl_mem x, size_t x_off, cl_mem y,
                           size_t y_off, tern_err *err);
-/* C[M][N] = A[M][K] · B[K][N] (offsets in elements). */
-tern_status tern_cl_sgemm_nn(tern_device *dev, int64_t M, int64_t N, int64_t K,
-                             cl_mem a, size_t a_off, cl_mem b, size_t b_off,
-                             cl_mem c, size_t c_off, tern_err *err);
 #endif
 
 #endif

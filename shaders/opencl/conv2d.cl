@@ -4,8 +4,9 @@
  * rows of Kpx codes); groups == 1 goes through im2col_q (codes as CTYPE =
  * short) + qgemm_p (qgemm.cl, -DOUT_CM), other groups through
  * conv_q_direct (char codes).
- * f32: im2col_f32 + CLBlast SGEMM + bias_act_cm, or conv_f32_direct in the
- * reference's order (ic, kh, kw ascending, then bias). */
+ * f32: im2col_f32 + one CLBlast SGEMM per chunk of samples + cm_bias_act,
+ * or conv_f32_direct in the reference's order (ic, kh, kw ascending, then
+ * bias). */
 
 typedef struct {
   uint C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
@@ -37,32 +38,35 @@ kernel void im2col_q(global const CTYPE *q, uint Kpx, global CTYPE *col,
   col[(size_t)m * Kpc + kk] = v;
 }
 
-/* colT[kk][p] for sample n (groups == 1). */
-kernel void im2col_f32(global const float *x, uint x_off, uint n,
+/* col[m][kk] (rows of Kc floats) for samples n0.., m = (n - n0)*P + p
+ * (groups == 1). */
+kernel void im2col_f32(global const float *x, uint x_off, uint n0, uint Mc,
                        global float *col, tern_conv_shape s) {
-  uint p = get_global_id(0), kk = get_global_id(1);
-  uint P = s.OH * s.OW, khw = s.KH * s.KW;
-  if (p >= P || kk >= s.C * khw)
+  uint kk = get_global_id(0), m = get_global_id(1);
+  uint P = s.OH * s.OW, khw = s.KH * s.KW, Kc = s.C * khw;
+  if (kk >= Kc || m >= Mc)
     return;
   uint ic = kk / khw, r = kk % khw, kh = r / s.KW, kw = r % s.KW;
-  uint oh = p / s.OW, ow = p % s.OW;
+  uint n = n0 + m / P, p = m % P, oh = p / s.OW, ow = p % s.OW;
   int ih = (int)(oh * s.sh + kh * s.dh) - (int)s.ph;
   int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
   float v = 0.0f;
   if (ih >= 0 && ih < (int)s.H && iw >= 0 && iw < (int)s.W)
     v = x[x_off + (((size_t)n * s.C + ic) * s.H + ih) * s.W + iw];
-  col[(size_t)kk * P + p] = v;
+  col[(size_t)m * Kc + kk] = v;
 }
 
-kernel void bias_act_cm(global float *y, uint y_off, global const float *bias,
-                        uint has_bias, uint total, uint P, uint OC) {
-  uint i = get_global_id(0);
-  if (i >= total)
+/* After the SGEMM t[Mc][OC] = col · Wᵀ: y[n][oc][p] = act(t[m][oc] + b). */
+kernel void cm_bias_act(global const float *t, global float *y, uint y_off,
+                        global const float *bias, uint has_bias, uint Mc,
+                        uint OC, uint P) {
+  uint oc = get_global_id(0), m = get_global_id(1);
+  if (oc >= OC || m >= Mc)
     return;
-  float v = y[y_off + i];
+  float v = t[(size_t)m * OC + oc];
   if (has_bias)
-    v += bias[(i / P) % OC];
-  y[y_off + i] = tern_act(v);
+    v += bias[oc];
+  y[y_off + ((size_t)(m / P) * OC + oc) * P + m % P] = tern_act(v);
 }
 
 /* One output element per work-item; i = ((n*OC + oc)*OH + oh)*OW + ow. */
