@@ -247,6 +247,21 @@ Test(opencl, linear_quantized_exact) {
   close_fx(&f);
 }
 
+/* Random shapes around the kernels' tile edges (4-row and 32-column tiles,
+ * 8-code words, 16-column panels). */
+Test(opencl, linear_quantized_random_shapes) {
+  fixture f;
+  NEED_DEVICE(&f);
+  g_seed = 2024;
+  for (int i = 0; i < 48; i++) {
+    int64_t M = 1 + rnd() % (i % 3 == 0 ? 3 : 70), K = 1 + rnd() % 300;
+    int64_t N = 1 + rnd() % 100;
+    tern_dtype dt = i % 2 ? TERN_DTYPE_I8 : TERN_DTYPE_TERNARY;
+    linear_case(f.dev, dt, M, K, N, rnd() % 2, (int)(rnd() % 3), rnd() % 2, 0);
+  }
+  close_fx(&f);
+}
+
 Test(opencl, empty_batch) {
   fixture f;
   NEED_DEVICE(&f);
@@ -353,6 +368,23 @@ Test(opencl, conv2d_quantized_exact) {
     conv_case(f.dev, dt, 2, 6, 6, 5, 6, 3, 3, 1, 1, 1, 6, true, 2);
     conv_case(f.dev, dt, 1, 2, 8, 8, 3, 3, 3, 1, 2, 2, 1, true, 0);
     conv_case(f.dev, dt, 3, 1, 5, 5, 4, 1, 1, 1, 0, 1, 1, false, 1);
+  }
+  close_fx(&f);
+}
+
+Test(opencl, conv2d_quantized_random_shapes) {
+  fixture f;
+  NEED_DEVICE(&f);
+  g_seed = 31337;
+  for (int i = 0; i < 16; i++) {
+    int g = 1 + (int)(rnd() % 3);
+    int64_t C = g * (1 + rnd() % 3), OC = g * (1 + rnd() % 12);
+    int k = 1 + (int)(rnd() % 3), st = 1 + (int)(rnd() % 2);
+    int pad = (int)(rnd() % 2), dil = 1 + (int)(rnd() % 2);
+    int64_t H = (k - 1) * dil + 1 + rnd() % 6,
+            W = (k - 1) * dil + 1 + rnd() % 6;
+    conv_case(f.dev, i % 2 ? TERN_DTYPE_I8 : TERN_DTYPE_TERNARY, 1 + rnd() % 3,
+              C, H, W, OC, k, k, st, pad, dil, g, rnd() % 2, (int)(rnd() % 3));
   }
   close_fx(&f);
 }
