@@ -170,6 +170,16 @@ static void fill_info(tern_cl_devrec *r, int index) {
            dev_has_ext(r->id, "cl_khr_subgroups") ? " subgroups?" : "");
 }
 
+static bool any_tier(cl_device_id d) {
+  return dev_has_ext(d, "cl_khr_fp16") ||
+         dev_has_ext(d, "cl_khr_integer_dot_product") ||
+         dev_has_ext(d, "cl_khr_subgroups");
+}
+
+static tern_status cl_device_open(tern_backend_ctx *ctx, int index,
+                                  tern_device **out, tern_err *err);
+static void cl_device_close(tern_device *dev);
+
 static tern_status cl_init(const tern_backend_config *cfg,
                            tern_backend_ctx **out, tern_err *err) {
   tern_backend_ctx *ctx = tern_calloc(1, sizeof *ctx);
@@ -229,6 +239,22 @@ static tern_status cl_init(const tern_backend_config *cfg,
     tern_free(ids);
   }
   tern_free(plats);
+  /* The summary says what is on: devices offering an optional tier are
+   * opened once so the self-tests decide (builds come from the cache). */
+  for (int i = 0; i < ctx->n_devices; i++) {
+    tern_cl_devrec *r = &ctx->devs[i];
+    tern_device *dev = NULL;
+    tern_err e = {0};
+    if (!any_tier(r->id) || cl_device_open(ctx, i, &dev, &e) != TERN_OK)
+      continue;
+    char cver[64];
+    dev_string(r->id, CL_DEVICE_OPENCL_C_VERSION, cver, sizeof cver);
+    snprintf(r->info.features, sizeof r->info.features, "%s%s%s%s%s",
+             cver[0] ? cver : "OpenCL C ?", dev->feat.clblast ? " clblast" : "",
+             dev->feat.fp16 ? " fp16" : "", dev->feat.int_dot ? " int_dot" : "",
+             dev->feat.subgroups ? " subgroups" : "");
+    cl_device_close(dev);
+  }
   *out = ctx;
   return TERN_OK;
 }
@@ -332,7 +358,6 @@ static void probe_features(tern_device *dev) {
 }
 
 /* ------------------------------------------------------------ open/close */
-static void cl_device_close(tern_device *dev);
 
 static tern_status cl_device_open(tern_backend_ctx *ctx, int index,
                                   tern_device **out, tern_err *err) {
