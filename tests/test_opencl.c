@@ -262,6 +262,32 @@ Test(opencl, linear_quantized_random_shapes) {
   close_fx(&f);
 }
 
+static void conv_case(tern_device *dev, tern_dtype wdt, int64_t N, int64_t C,
+                      int64_t H, int64_t W, int64_t OC, int kh, int kw,
+                      int stride, int pad, int dil, int groups, bool bias,
+                      int act);
+
+/* The GPU-shaped path (one output per work-item, 4-code dot products,
+ * work-group quantizer) forced on this device: exact as well. */
+Test(opencl, gpu_shaped_kernels_exact) {
+  setenv("TERN_CL_GEMM", "dot4", 1);
+  fixture f;
+  NEED_DEVICE(&f);
+  cr_assert(f.dev->gemm_dot4);
+  g_seed = 4242;
+  for (int i = 0; i < 24; i++) {
+    int64_t M = 1 + rnd() % 40, K = 1 + rnd() % 300, N = 1 + rnd() % 70;
+    tern_dtype dt = i % 2 ? TERN_DTYPE_I8 : TERN_DTYPE_TERNARY;
+    linear_case(f.dev, dt, M, K, N, rnd() % 2, (int)(rnd() % 3), rnd() % 2, 0);
+  }
+  linear_case(f.dev, TERN_DTYPE_TERNARY, 5, 40, 12, true, 0, false, 1);
+  conv_case(f.dev, TERN_DTYPE_TERNARY, 2, 3, 9, 8, 5, 3, 3, 1, 1, 1, 1, true,
+            1);
+  conv_case(f.dev, TERN_DTYPE_I8, 2, 6, 6, 5, 6, 3, 3, 1, 1, 1, 6, true, 2);
+  conv_case(f.dev, TERN_DTYPE_I8, 1, 2, 8, 8, 3, 3, 3, 1, 2, 2, 1, true, 0);
+  close_fx(&f);
+}
+
 Test(opencl, empty_batch) {
   fixture f;
   NEED_DEVICE(&f);

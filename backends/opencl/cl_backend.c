@@ -399,12 +399,19 @@ static tern_status cl_device_open(tern_backend_ctx *ctx, int index,
     return s;
   }
   probe_features(dev);
+  const char *gm = getenv("TERN_CL_GEMM");
+  if (gm && strcmp(gm, "dot4") == 0)
+    dev->gemm_dot4 = true;
+  else if (gm && strcmp(gm, "wide") == 0)
+    dev->gemm_dot4 = false;
+  else
+    dev->gemm_dot4 = r->info.type != TERN_DEVICE_CPU;
   tern_log(TERN_LOG_INFO,
            "opencl: opened '%s': fp16=%s int_dot=%s "
-           "subgroups=%s clblast=%s",
+           "subgroups=%s clblast=%s gemm=%s",
            dev->name, dev->feat.fp16 ? "on" : "off",
            dev->feat.int_dot ? "on" : "off", dev->feat.subgroups ? "on" : "off",
-           dev->feat.clblast ? "on" : "off");
+           dev->feat.clblast ? "on" : "off", dev->gemm_dot4 ? "dot4" : "wide");
   *out = dev;
   return TERN_OK;
 }

@@ -10,7 +10,7 @@
 
 enum { MODE_F32_DIRECT, MODE_F32_GEMM, MODE_Q_DIRECT, MODE_Q_GEMM };
 /* dim[]: N, Kc, Np (OC padded for qgemm.cl), Kpx, has_bias */
-enum { D_N, D_KC, D_NP, D_KPX, D_HAS_BIAS };
+enum { D_N, D_KC, D_NP, D_KPX, D_HAS_BIAS, D_KPC };
 
 typedef struct conv_shape {
   cl_uint C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
@@ -94,15 +94,31 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
     if (!st)
       st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[2], err);
     if (!st)
-      st = tern_cl_kernel(dev, "quant", "", "quant_rows", &p->k[0], err);
+      st = tern_cl_quant_kernel(dev, false, &p->k[0], err);
     if (!st)
       st = tern_cl_kernel(dev, "conv2d", opts, "conv_q_direct", &p->k[1], err);
     return st;
   }
+  p->dim[D_KPC] = Kc;
+  if (dev->gemm_dot4) { /* char codes, rows padded to 4 for qgemm_c4 */
+    p->dim[D_KPC] = (Kc + 3) / 4 * 4;
+    st = tern_cl_upload_qweights(dev, w, s.OC, Kc, p->dim[D_KPC], &p->mem[0],
+                                 &p->mem[1], err);
+    if (!st)
+      st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[2], err);
+    if (!st)
+      st = tern_cl_quant_kernel(dev, false, &p->k[0], err);
+    if (!st)
+      st = tern_cl_kernel(dev, "conv2d", "", "im2col_q", &p->k[1], err);
+    char copts[64];
+    snprintf(copts, sizeof copts, "-DACT=%d -DOUT_CM", node->params.activation);
+    if (!st)
+      st = tern_cl_kernel(dev, "qgemm", copts, "qgemm_c4", &p->k[2], err);
+    return st;
+  }
   st = tern_cl_upload_panels(dev, w, bias, s.OC, Kc, p->dim[D_NP], p->mem, err);
   if (!st)
-    st = tern_cl_kernel(dev, "quant", "-DQTYPE=short", "quant_rows", &p->k[0],
-                        err);
+    st = tern_cl_quant_kernel(dev, true, &p->k[0], err);
   if (!st)
     st = tern_cl_kernel(dev, "conv2d", "-DCTYPE=short", "im2col_q", &p->k[1],
                         err);
@@ -180,8 +196,9 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
   cl_mem q, xs;
   int64_t Kpx = p->dim[D_KPX];
   bool direct = p->mode == MODE_Q_DIRECT;
-  st = tern_cl_quantize(dev, p->k[0], x, x_off, N, Kpx, Kpx, direct ? 1 : 2, &q,
-                        &xs, err);
+  size_t elem = direct || dev->gemm_dot4 ? 1 : 2; /* char or short codes */
+  st =
+      tern_cl_quantize(dev, p->k[0], x, x_off, N, Kpx, Kpx, elem, &q, &xs, err);
   if (st)
     return st;
   if (direct) {
@@ -197,7 +214,8 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
   }
   /* im2col + GEMM in chunks of samples so the column buffer stays near
    * 32 MiB whatever the batch (TERN_CL_IM2COL_BYTES overrides, for tests) */
-  int64_t per_sample = P * Kc * 2, budget = (int64_t)32 << 20;
+  int64_t Kpc = p->dim[D_KPC];
+  int64_t per_sample = P * Kpc * (int64_t)elem, budget = (int64_t)32 << 20;
   const char *env = getenv("TERN_CL_IM2COL_BYTES");
   if (env && atoll(env) > 0)
     budget = atoll(env);
@@ -212,14 +230,18 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
     int64_t nc = N - n0 < chunk ? N - n0 : chunk, Mc = nc * P;
     st =
         tern_cl_args(p->k[1], "im2col_q", err, TERN_CL_MEM(q),
-                     TERN_CL_UINT(Kpx), TERN_CL_MEM(col), TERN_CL_UINT(Kc),
+                     TERN_CL_UINT(Kpx), TERN_CL_MEM(col), TERN_CL_UINT(Kpc),
                      TERN_CL_UINT(Kc), TERN_CL_UINT(0), TERN_CL_UINT(n0),
                      TERN_CL_UINT(Mc), sizeof s, (const void *)&s, TERN_CL_END);
-    size_t g[2] = {(size_t)Kc, (size_t)Mc};
+    size_t g[2] = {(size_t)Kpc, (size_t)Mc};
     if (!st)
       st = tern_cl_launch(dev, p->k[1], 2, g, NULL, "im2col_q", err);
     /* output channel-major: y[n][oc][p], sample stride OC*P */
-    if (!st)
+    if (!st && dev->gemm_dot4)
+      st = tern_cl_qgemm_c4(dev, p->k[2], col, xs, (cl_uint)n0, p->mem, y,
+                            y_off + (cl_uint)(n0 * s.OC * P), Mc, s.OC, Kpc, P,
+                            (int64_t)s.OC * P, err);
+    else if (!st)
       st = tern_cl_qgemm_p(dev, p->k[2], col, xs, (cl_uint)n0, p->mem, y,
                            y_off + (cl_uint)(n0 * s.OC * P), Mc, s.OC, Kc,
                            p->dim[D_NP], P, (int64_t)s.OC * P, err);

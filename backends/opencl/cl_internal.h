@@ -47,6 +47,10 @@ struct tern_device {
   size_t max_wg;
   uint64_t max_alloc_bytes;
   tern_cl_features feat;
+  /* quantized GEMM shape: one output per work-item with 4-code dot
+   * products (GPUs; TERN_CL_GEMM=dot4) or wide work-items with 16-bit
+   * vectors (CPU devices such as PoCL; TERN_CL_GEMM=wide) */
+  bool gemm_dot4;
   tern_cl_prog *progs;
   int n_progs, cap_progs;
   /* scratch memory shared by nodes (the queue is in order) */

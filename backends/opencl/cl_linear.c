@@ -16,7 +16,8 @@ enum {
   MODE_F32_CLBLAST = 0,
   MODE_F32_PLAIN = 1,
   MODE_QUANT = 2,
-  MODE_TGEMV = 3
+  MODE_TGEMV = 3,
+  MODE_DOT4 = 4
 };
 enum { D_M, D_N, D_K, D_KP, D_HAS_BIAS, D_NP };
 
@@ -210,6 +211,19 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
         dev, "linear", opts,
         p->mode == MODE_F32_CLBLAST ? "bias_act" : "linear_f32", &p->k[0], err);
   }
+  if (dev->gemm_dot4) {
+    p->mode = MODE_DOT4;
+    int64_t Kp = (K + 3) / 4 * 4;
+    p->dim[D_KP] = Kp;
+    s = tern_cl_upload_qweights(dev, w, N, K, Kp, &p->mem[0], &p->mem[1], err);
+    if (!s)
+      s = tern_cl_upload_bias(dev, node, 2, N, &p->mem[2], err);
+    if (!s)
+      s = tern_cl_quant_kernel(dev, false, &p->k[0], err);
+    if (!s)
+      s = tern_cl_kernel(dev, "qgemm", opts, "qgemm_c4", &p->k[1], err);
+    return s;
+  }
   if (w->dtype == TERN_DTYPE_TERNARY && M < 4) {
     p->mode = MODE_TGEMV;
     int64_t Kp = (K + 7) / 8 * 8, Np = (N + 15) / 16 * 16;
@@ -231,8 +245,7 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
                             node->n_inputs > 2 ? node->in[2].data : NULL, N, K,
                             Np, p->mem, err);
   if (!s)
-    s = tern_cl_kernel(dev, "quant", "-DQTYPE=short", "quant_rows", &p->k[0],
-                       err);
+    s = tern_cl_quant_kernel(dev, true, &p->k[0], err);
   if (!s)
     s = tern_cl_qgemm_kernel(dev, node->params.activation,
                              w->dtype == TERN_DTYPE_TERNARY, false, &p->k[1],
@@ -258,8 +271,33 @@ tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
                      TERN_CL_END);
   if (s)
     return s;
+  if (dev->gemm_dot4) { /* quant_rows_wg: one work-group per block */
+    size_t g = (size_t)M * 64, l = 64;
+    return tern_cl_launch(dev, k, 1, &g, &l, "quant_rows_wg", err);
+  }
   size_t g = (size_t)M, l = 1;
   return tern_cl_launch(dev, k, 1, &g, &l, "quant_rows", err);
+}
+
+tern_status tern_cl_quant_kernel(tern_device *dev, bool short_codes,
+                                 cl_kernel *out, tern_err *err) {
+  if (dev->gemm_dot4)
+    return tern_cl_kernel(dev, "quant", "-DQWG=64", "quant_rows_wg", out, err);
+  return tern_cl_kernel(dev, "quant", short_codes ? "-DQTYPE=short" : "",
+                        "quant_rows", out, err);
+}
+
+tern_status tern_cl_qgemm_c4(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
+                             cl_uint xs_off, const cl_mem *w, cl_mem y,
+                             cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
+                             int64_t P, int64_t YS, tern_err *err) {
+  tern_status s = tern_cl_args(
+      k, "qgemm_c4", err, TERN_CL_MEM(A), TERN_CL_MEM(w[0]), TERN_CL_MEM(xs),
+      TERN_CL_MEM(w[1]), TERN_CL_MEM(w[2]), TERN_CL_MEM(y), TERN_CL_UINT(y_off),
+      TERN_CL_UINT(M), TERN_CL_UINT(N), TERN_CL_UINT(Kp), TERN_CL_UINT(xs_off),
+      TERN_CL_UINT(P), TERN_CL_UINT(YS), TERN_CL_END);
+  size_t g[2] = {(size_t)N, (size_t)M};
+  return s ? s : tern_cl_launch(dev, k, 2, g, NULL, "qgemm_c4", err);
 }
 
 #ifdef TERN_HAVE_CLBLAST
@@ -339,8 +377,11 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
 #endif
   }
   cl_mem q, xs;
-  s = tern_cl_quantize(dev, p->k[0], x, x_off, M, K, p->dim[D_KP], 2, &q, &xs,
-                       err);
+  s = tern_cl_quantize(dev, p->k[0], x, x_off, M, K, p->dim[D_KP],
+                       p->mode == MODE_DOT4 ? 1 : 2, &q, &xs, err);
+  if (!s && p->mode == MODE_DOT4)
+    return tern_cl_qgemm_c4(dev, p->k[1], q, xs, 0, p->mem, y, y_off, M, N,
+                            p->dim[D_KP], 1, 0, err);
   if (!s && p->mode == MODE_TGEMV) {
     cl_mem qsum = dev->scratch[3];
     s = tern_cl_args(p->k[1], "tgemv", err, TERN_CL_MEM(q), TERN_CL_MEM(qsum),

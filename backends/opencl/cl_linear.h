@@ -37,6 +37,16 @@ tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
                             cl_uint xs_off, const cl_mem *panels, cl_mem y,
                             cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
                             int64_t Np, int64_t P, int64_t YS, tern_err *err);
+/* The quantizer kernel that tern_cl_quantize launches on this device
+ * (codes as short for qgemm_p/tgemv, char for qgemm_c4). */
+tern_status tern_cl_quant_kernel(tern_device *dev, bool short_codes,
+                                 cl_kernel *out, tern_err *err);
+/* Run qgemm_c4 (GPU-shaped, char codes [M][Kp] x weights char [N][Kp]);
+ * w = codes, scales, bias. */
+tern_status tern_cl_qgemm_c4(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
+                             cl_uint xs_off, const cl_mem *w, cl_mem y,
+                             cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
+                             int64_t P, int64_t YS, tern_err *err);
 #ifdef TERN_HAVE_CLBLAST
 /* C[M][N] = A[M][K] · B[N][K]ᵀ (offsets in elements) on the device's queue. */
 tern_status tern_cl_sgemm_nt(tern_device *dev, int64_t M, int64_t N, int64_t K,

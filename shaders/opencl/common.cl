@@ -8,6 +8,12 @@
 #ifndef ACT
 #define ACT 0
 #endif
+#ifdef TERN_INT_DOT
+#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable
+#endif
+#ifdef TERN_SUBGROUPS
+#pragma OPENCL EXTENSION cl_khr_subgroups : enable
+#endif
 
 /* Exponent e of the power-of-two activation scale of a block whose largest
  * |x| has the bits absbits; 0 (zero block, scale 1) for tiny or non-finite
@@ -70,5 +76,16 @@ inline float8 tern_act8(float8 v) {
   return v / (1.0f + exp(-v));
 #else
   return v;
+#endif
+}
+
+/* Exact dot product of 4 int8 pairs (the integer dot product tier when on;
+ * integer sums are exact, so both forms agree). */
+inline int tern_dot4(char4 a, char4 b) {
+#ifdef TERN_INT_DOT
+  return dot(a, b);
+#else
+  int4 p = convert_int4(a) * convert_int4(b);
+  return (p.x + p.y) + (p.z + p.w);
 #endif
 }

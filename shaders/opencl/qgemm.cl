@@ -111,3 +111,27 @@ kernel void qgemm_p(global const short *A, global const short *B,
     }
   }
 }
+
+/* GPU-shaped variant: one output per work-item, weight codes char [N][Kp]
+ * and activation codes char [M][Kp] (Kp a multiple of 4, zero padded),
+ * 4 codes per step through tern_dot4; same epilogue and layouts (OUT_CM)
+ * as qgemm_p. */
+kernel void qgemm_c4(global const char *A, global const char *B,
+                     global const float *xs, global const float *ws,
+                     global const float *bias, global float *y, uint y_off,
+                     uint M, uint N, uint Kp, uint xs_off, uint P, uint YS) {
+  uint n = get_global_id(0), m = get_global_id(1);
+  if (n >= N || m >= M)
+    return;
+  global const char *a = A + (size_t)m * Kp, *b = B + (size_t)n * Kp;
+  int acc = 0;
+  for (uint k = 0; k < Kp; k += 4)
+    acc += tern_dot4(vload4(0, a + k), vload4(0, b + k));
+#ifdef OUT_CM
+  float t = tern_epilogue(acc, ws[n], xs[xs_off + m / P], bias[n]);
+  y[y_off + (size_t)(m / P) * YS + (size_t)n * P + m % P] = tern_act(t);
+#else
+  float t = tern_epilogue(acc, ws[n], xs[xs_off + m], bias[n]);
+  y[y_off + (size_t)m * N + n] = tern_act(t);
+#endif
+}

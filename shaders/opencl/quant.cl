@@ -56,3 +56,49 @@ kernel void quant_rows(global const float *x, uint x_off, uint K, uint Kp,
     qr[i] = (QTYPE)0;
   scale[row] = tern_exp2i(e);
 }
+
+/* GPU-shaped variant: one work-group of QWG work-items per block; the max
+ * of the bits reduces through subgroups when that tier is on, else through
+ * local memory (max is order-free, so both give the same bits). */
+#ifndef QWG
+#define QWG 64
+#endif
+kernel __attribute__((reqd_work_group_size(QWG, 1, 1))) void
+quant_rows_wg(global const float *x, uint x_off, uint K, uint Kp, uint rows,
+              global QTYPE *q, global float *scale, global int *qsum) {
+  local uint red[QWG];
+  uint row = get_group_id(0), l = get_local_id(0);
+  global const float *xr = x + x_off + (size_t)row * K;
+  uint m = 0;
+  for (uint i = l; i < K; i += QWG)
+    m = max(m, as_uint(xr[i]) & 0x7fffffffu);
+#ifdef TERN_SUBGROUPS
+  m = sub_group_reduce_max(m);
+  if (get_sub_group_local_id() == 0)
+    red[get_sub_group_id()] = m;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (l == 0) {
+    for (uint s = 1; s < get_num_sub_groups(); s++)
+      red[0] = max(red[0], red[s]);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+#else
+  red[l] = m;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (uint s = QWG / 2; s > 0; s >>= 1) {
+    if (l < s)
+      red[l] = max(red[l], red[l + s]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+#endif
+  int e;
+  int nz = tern_act_exp(red[0], &e);
+  float inv = tern_exp2i(-e);
+  global QTYPE *qr = q + (size_t)row * Kp;
+  for (uint i = l; i < Kp; i += QWG)
+    qr[i] = (nz && i < K) ? (QTYPE)tern_q8(xr[i], inv) : (QTYPE)0;
+  if (l == 0) {
+    scale[row] = nz ? tern_exp2i(e) : 1.0f;
+    qsum[row] = 0; /* tgemv is not used with this variant */
+  }
+}
