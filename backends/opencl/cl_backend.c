@@ -644,14 +644,10 @@ tern_status tern_cl_profile_elapsed(tern_device *dev, uint64_t *ns,
       return tern_cl_fail(err, rc, "reading profiling info on '%s'", dev->name);
     sum += b - a;
     if (tern_log_enabled(TERN_LOG_DEBUG)) {
-      char name[64] = "?";
-      cl_kernel k = NULL;
-      (void)k;
       cl_command_type t = 0;
       clGetEventInfo(dev->events[i], CL_EVENT_COMMAND_TYPE, sizeof t, &t, NULL);
-      snprintf(name, sizeof name, "command 0x%x", (unsigned)t);
-      tern_log(TERN_LOG_DEBUG, "opencl: event %d (%s): %.3f ms", i, name,
-               (double)(b - a) / 1e6);
+      tern_log(TERN_LOG_DEBUG, "opencl: event %d (command 0x%x): %.3f ms", i,
+               (unsigned)t, (double)(b - a) / 1e6);
     }
   }
   release_events(dev);
