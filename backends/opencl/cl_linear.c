@@ -17,7 +17,8 @@ enum {
   MODE_F32_PLAIN = 1,
   MODE_QUANT = 2,
   MODE_TGEMV = 3,
-  MODE_DOT4 = 4
+  MODE_DOT4 = 4,
+  MODE_GEMV8 = 5
 };
 enum { D_M, D_N, D_K, D_KP, D_HAS_BIAS, D_NP };
 
@@ -176,6 +177,40 @@ out:
   return st;
 }
 
+/* int8 weights for qgemv8: char panels [Np/16][Kp][16]. */
+static tern_status upload_gemv8(tern_device *dev, const tern_exec_node *node,
+                                int64_t N, int64_t K, int64_t Kp, int64_t Np,
+                                tern_cl_node *p, tern_err *err) {
+  const tern_view *w = &node->in[1];
+  size_t bytes = (size_t)Np * (size_t)Kp;
+  int8_t *b = tern_calloc(bytes ? bytes : 1, 1);
+  float *sc = tern_calloc((size_t)Np, sizeof(float));
+  float *bi = tern_calloc((size_t)Np, sizeof(float));
+  tern_status st = TERN_OK;
+  if (!b || !sc || !bi) {
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    const int8_t *row = (const int8_t *)w->data + n * K;
+    for (int64_t k = 0; k < K; k++)
+      b[((n / 16) * Kp + k) * 16 + n % 16] = row[k];
+    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
+    if (node->n_inputs > 2)
+      bi[n] = ((const float *)node->in[2].data)[n];
+  }
+  st = tern_cl_upload(dev, b, bytes, &p->mem[0], err);
+  if (!st)
+    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
+  if (!st)
+    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
+out:
+  tern_free(b);
+  tern_free(sc);
+  tern_free(bi);
+  return st;
+}
+
 static bool linear_supports(tern_device *dev, const tern_exec_node *node) {
   const tern_view *x = &node->in[0], *w = &node->in[1];
   if (x->dtype != TERN_DTYPE_F32 || w->ndim != 2 || !tern_cl_weight_ok(w))
@@ -222,6 +257,18 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
       s = tern_cl_quant_kernel(dev, false, &p->k[0], err);
     if (!s)
       s = tern_cl_kernel(dev, "qgemm", opts, "qgemm_c4", &p->k[1], err);
+    return s;
+  }
+  if (w->dtype == TERN_DTYPE_I8 && M < 4) {
+    p->mode = MODE_GEMV8;
+    int64_t Kp = (K + 1) / 2 * 2, Np = (N + 15) / 16 * 16;
+    p->dim[D_KP] = Kp;
+    p->dim[D_NP] = Np;
+    s = upload_gemv8(dev, node, N, K, Kp, Np, p, err);
+    if (!s)
+      s = tern_cl_quant_kernel(dev, true, &p->k[0], err);
+    if (!s)
+      s = tern_cl_kernel(dev, "tgemv", opts, "qgemv8", &p->k[1], err);
     return s;
   }
   if (w->dtype == TERN_DTYPE_TERNARY && M < 4) {
@@ -382,6 +429,15 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
   if (!s && p->mode == MODE_DOT4)
     return tern_cl_qgemm_c4(dev, p->k[1], q, xs, 0, p->mem, y, y_off, M, N,
                             p->dim[D_KP], 1, 0, err);
+  if (!s && p->mode == MODE_GEMV8) {
+    s = tern_cl_args(p->k[1], "qgemv8", err, TERN_CL_MEM(q),
+                     TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs),
+                     TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
+                     TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
+                     TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
+    size_t g = (size_t)p->dim[D_NP] / 16, l = 1;
+    return s ? s : tern_cl_launch(dev, p->k[1], 1, &g, &l, "qgemv8", err);
+  }
   if (!s && p->mode == MODE_TGEMV) {
     cl_mem qsum = dev->scratch[3];
     s = tern_cl_args(p->k[1], "tgemv", err, TERN_CL_MEM(q), TERN_CL_MEM(qsum),
