@@ -399,6 +399,10 @@ static tern_status cl_device_open(tern_backend_ctx *ctx, int index,
     return s;
   }
   probe_features(dev);
+  const char *bm = getenv("TERN_CL_QGEMM_BM");
+  dev->qgemm_bm = bm ? atoi(bm) : 64;
+  if (dev->qgemm_bm < 4 || dev->qgemm_bm > 4096 || dev->qgemm_bm % 4)
+    dev->qgemm_bm = 64;
   const char *gm = getenv("TERN_CL_GEMM");
   if (gm && strcmp(gm, "dot4") == 0)
     dev->gemm_dot4 = true;

@@ -126,7 +126,7 @@ tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
   if (s)
     return s;
   size_t g[2] = {(size_t)Np / 32,
-                 (size_t)(M + TERN_CL_QGEMM_BM - 1) / TERN_CL_QGEMM_BM};
+                 (size_t)(M + dev->qgemm_bm - 1) / dev->qgemm_bm};
   size_t l[2] = {1, 1};
   return tern_cl_launch(dev, k, 2, g, l, "qgemm_p", err);
 }
@@ -135,9 +135,8 @@ tern_status tern_cl_qgemm_kernel(tern_device *dev, int act, bool ternary,
                                  bool channel_major, cl_kernel *out,
                                  tern_err *err) {
   char opts[128];
-  snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d -DKB=%d%s", act,
-           TERN_CL_QGEMM_BM, ternary ? 256 : 2,
-           channel_major ? " -DOUT_CM" : "");
+  snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d -DKB=%d%s", act, dev->qgemm_bm,
+           ternary ? 256 : 2, channel_major ? " -DOUT_CM" : "");
   return tern_cl_kernel(dev, "qgemm", opts, "qgemm_p", out, err);
 }
 

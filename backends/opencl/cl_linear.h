@@ -21,8 +21,6 @@ tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
 tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
                              cl_uint x_off, int64_t M, int64_t K, int64_t Kp,
                              size_t elem, cl_mem *q, cl_mem *xs, tern_err *err);
-/* Rows of the fast GEMM (qgemm.cl) per work-item. */
-#define TERN_CL_QGEMM_BM 64
 /* Weights [N][K] (i8 or ternary) as short panels [Np/32][K][32] for
  * qgemm.cl, scales and bias (NULL: zeros) padded to Np: mems[0..2]. */
 tern_status tern_cl_upload_panels(tern_device *dev, const tern_view *w,
