@@ -288,6 +288,20 @@ Test(opencl, gpu_shaped_kernels_exact) {
   close_fx(&f);
 }
 
+/* tgemm's byte-pair multiply-add without the AVX2 builtin (what devices
+ * other than x86 PoCL compile) */
+Test(opencl, ternary_gemm_portable_branch_exact) {
+  setenv("TERN_CL_BUILD_OPTIONS", "-DTERN_PORTABLE", 1);
+  fixture f;
+  NEED_DEVICE(&f);
+  g_seed = 808;
+  for (int i = 0; i < 12; i++)
+    linear_case(f.dev, TERN_DTYPE_TERNARY, 4 + rnd() % 70, 1 + rnd() % 300,
+                1 + rnd() % 100, rnd() % 2, (int)(rnd() % 3), rnd() % 2, 0);
+  linear_case(f.dev, TERN_DTYPE_TERNARY, 5, 40, 12, true, 0, false, 1);
+  close_fx(&f);
+}
+
 Test(opencl, empty_batch) {
   fixture f;
   NEED_DEVICE(&f);
