@@ -288,16 +288,17 @@ Test(opencl, gpu_shaped_kernels_exact) {
   close_fx(&f);
 }
 
-/* tgemm's byte-pair multiply-add without the AVX2 builtin (what devices
- * other than x86 PoCL compile) */
-Test(opencl, ternary_gemm_portable_branch_exact) {
+/* tgemm's and q8gemm's pair multiply-adds without the AVX2 builtins (what
+ * devices other than x86 PoCL compile) */
+Test(opencl, gemm_portable_branches_exact) {
   setenv("TERN_CL_BUILD_OPTIONS", "-DTERN_PORTABLE", 1);
   fixture f;
   NEED_DEVICE(&f);
   g_seed = 808;
-  for (int i = 0; i < 12; i++)
-    linear_case(f.dev, TERN_DTYPE_TERNARY, 4 + rnd() % 70, 1 + rnd() % 300,
-                1 + rnd() % 100, rnd() % 2, (int)(rnd() % 3), rnd() % 2, 0);
+  for (int i = 0; i < 16; i++)
+    linear_case(f.dev, i % 2 ? TERN_DTYPE_I8 : TERN_DTYPE_TERNARY,
+                4 + rnd() % 70, 1 + rnd() % 300, 1 + rnd() % 100, rnd() % 2,
+                (int)(rnd() % 3), rnd() % 2, 0);
   linear_case(f.dev, TERN_DTYPE_TERNARY, 5, 40, 12, true, 0, false, 1);
   close_fx(&f);
 }

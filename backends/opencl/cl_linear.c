@@ -19,7 +19,8 @@ enum {
   MODE_TGEMV = 3,
   MODE_DOT4 = 4,
   MODE_GEMV8 = 5,
-  MODE_TGEMM = 6
+  MODE_TGEMM = 6,
+  MODE_Q8GEMM = 7
 };
 enum { D_M, D_N, D_K, D_KP, D_HAS_BIAS, D_NP };
 
@@ -213,6 +214,40 @@ out:
   return st;
 }
 
+/* int8 weights for q8gemm: short pair panels [Np/32][Kp/2][32][2]. */
+static tern_status upload_q8gemm(tern_device *dev, const tern_exec_node *node,
+                                 int64_t N, int64_t K, int64_t Kp, int64_t Np,
+                                 tern_cl_node *p, tern_err *err) {
+  const tern_view *w = &node->in[1];
+  size_t count = (size_t)Np * (size_t)Kp;
+  int16_t *b = tern_calloc(count ? count : 1, 2);
+  float *sc = tern_calloc((size_t)Np, sizeof(float));
+  float *bi = tern_calloc((size_t)Np, sizeof(float));
+  tern_status st = TERN_OK;
+  if (!b || !sc || !bi) {
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    const int8_t *row = (const int8_t *)w->data + n * K;
+    for (int64_t k = 0; k < K; k++)
+      b[((n / 32) * (Kp / 2) + k / 2) * 64 + (n % 32) * 2 + k % 2] = row[k];
+    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
+    if (node->n_inputs > 2)
+      bi[n] = ((const float *)node->in[2].data)[n];
+  }
+  st = tern_cl_upload(dev, b, count * 2, &p->mem[0], err);
+  if (!st)
+    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
+  if (!st)
+    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
+out:
+  tern_free(b);
+  tern_free(sc);
+  tern_free(bi);
+  return st;
+}
+
 /* int8 weights for qgemv8: char panels [Np/16][Kp][16]. */
 static tern_status upload_gemv8(tern_device *dev, const tern_exec_node *node,
                                 int64_t N, int64_t K, int64_t Kp, int64_t Np,
@@ -332,6 +367,20 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
              dev->qgemm_bm);
     if (!s)
       s = tern_cl_kernel(dev, "tgemm", opts, "tgemm", &p->k[1], err);
+    return s;
+  }
+  {
+    p->mode = MODE_Q8GEMM;
+    int64_t Kp = (K + 1) / 2 * 2, Np = (N + 31) / 32 * 32;
+    p->dim[D_KP] = Kp;
+    p->dim[D_NP] = Np;
+    s = upload_q8gemm(dev, node, N, K, Kp, Np, p, err);
+    if (!s)
+      s = tern_cl_quant_kernel(dev, true, &p->k[0], err);
+    snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d", node->params.activation,
+             dev->qgemm_bm);
+    if (!s)
+      s = tern_cl_kernel(dev, "qgemm", opts, "q8gemm", &p->k[1], err);
     return s;
   }
   p->mode = MODE_QUANT;
@@ -480,6 +529,17 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
   if (!s && p->mode == MODE_DOT4)
     return tern_cl_qgemm_c4(dev, p->k[1], q, xs, 0, p->mem, y, y_off, M, N,
                             p->dim[D_KP], 1, 0, err);
+  if (!s && p->mode == MODE_Q8GEMM) {
+    s = tern_cl_args(p->k[1], "q8gemm", err, TERN_CL_MEM(q),
+                     TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs),
+                     TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
+                     TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
+                     TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
+    size_t g[2] = {(size_t)p->dim[D_NP] / 32,
+                   (size_t)(M + dev->qgemm_bm - 1) / dev->qgemm_bm};
+    size_t l[2] = {1, 1};
+    return s ? s : tern_cl_launch(dev, p->k[1], 2, g, l, "q8gemm", err);
+  }
   if (!s && p->mode == MODE_TGEMM) {
     cl_mem qsum = dev->scratch[3];
     s = tern_cl_args(p->k[1], "tgemm", err, TERN_CL_MEM(q), TERN_CL_MEM(qsum),

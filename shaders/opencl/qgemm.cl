@@ -135,3 +135,68 @@ kernel void qgemm_c4(global const char *A, global const char *B,
   y[y_off + (size_t)m * N + n] = tern_act(t);
 #endif
 }
+
+/* int8 weights, M >= 4 rows, CPU-like devices: pairs of k through one
+ * 16-bit multiply-add into 32 bits (pmaddwd via the AVX2 builtin; portable
+ * code elsewhere or with -DTERN_PORTABLE), 2 rows x 32 columns per step.
+ * A: short [M][Kp] (Kp even, zero padded); B: short panels
+ * [Np/32][Kp/2][32][2] (pair (w[2kk], w[2kk+1]) of column n0+j at 2j).
+ * Epilogue as qgemm_p (row-major y). */
+#if defined(__AVX2__) && !defined(TERN_PORTABLE)
+inline int8 tern_maddwd(short16 a, short16 b) {
+  return as_int8(__builtin_ia32_pmaddwd256(a, b));
+}
+#else
+inline int8 tern_maddwd(short16 a, short16 b) {
+  return convert_int8(a.even) * convert_int8(b.even) +
+         convert_int8(a.odd) * convert_int8(b.odd);
+}
+#endif
+
+kernel void q8gemm(global const short *A, global const short *B,
+                   global const float *xs, global const float *ws,
+                   global const float *bias, global float *y, uint y_off,
+                   uint M, uint N, uint Kp) {
+  uint n0 = get_global_id(0) * 32, mb = get_global_id(1) * BM;
+  if (n0 >= N || mb >= M)
+    return;
+  uint kh = Kp / 2;
+  global const short *bp = B + (size_t)n0 * Kp;
+  for (uint m0 = mb; m0 < mb + BM && m0 < M; m0 += 2) {
+    global const int *a0 = (global const int *)(A + (size_t)m0 * Kp);
+    global const int *a1 =
+        (global const int *)(A + (size_t)min(m0 + 1, M - 1) * Kp);
+    int8 c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0,
+         c13 = 0;
+    for (uint k = 0; k < kh; k++) {
+      global const short *bk = bp + (size_t)k * 64;
+      short16 b0 = vload16(0, bk), b1 = vload16(1, bk);
+      short16 b2 = vload16(2, bk), b3 = vload16(3, bk);
+      short16 a = as_short16((int8)(a0[k]));
+      c00 += tern_maddwd(a, b0);
+      c01 += tern_maddwd(a, b1);
+      c02 += tern_maddwd(a, b2);
+      c03 += tern_maddwd(a, b3);
+      a = as_short16((int8)(a1[k]));
+      c10 += tern_maddwd(a, b0);
+      c11 += tern_maddwd(a, b1);
+      c12 += tern_maddwd(a, b2);
+      c13 += tern_maddwd(a, b3);
+    }
+    int8 cs[2][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}};
+    for (uint i = 0; i < 2 && m0 + i < M; i++) {
+      uint m = m0 + i;
+      float x = xs[m];
+      global float *yr = y + y_off + (size_t)m * N;
+      for (uint j = 0; j < 4; j++) {
+        uint n = n0 + 8 * j;
+        if (n >= N)
+          break;
+        float8 t = convert_float8(cs[i][j]) * vload8(0, ws + n);
+        t = t * x;
+        t = tern_act8(t + vload8(0, bias + n));
+        tern_store8(yr, n, N, t);
+      }
+    }
+  }
+}
