@@ -8,7 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MODE_F32_DIRECT, MODE_F32_GEMM, MODE_Q_DIRECT, MODE_Q_GEMM };
+enum {
+  MODE_F32_DIRECT,
+  MODE_F32_GEMM,
+  MODE_Q_DIRECT,
+  MODE_Q_GEMM,
+  MODE_Q_TGEMM
+};
 /* dim[]: N, Kc, Np (OC padded for qgemm.cl), Kpx, has_bias */
 enum { D_N, D_KC, D_NP, D_KPX, D_HAS_BIAS, D_KPC };
 
@@ -100,6 +106,25 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
     return st;
   }
   p->dim[D_KPC] = Kc;
+  if (!dev->gemm_dot4 && w->dtype == TERN_DTYPE_TERNARY) {
+    /* byte codes, rows padded to 2 for tgemm.cl */
+    p->mode = MODE_Q_TGEMM;
+    p->dim[D_KPC] = (Kc + 1) / 2 * 2;
+    st = tern_cl_upload_tgemm(dev, node, s.OC, Kc, p->dim[D_KPC], p->dim[D_NP],
+                              p, err);
+    if (!st)
+      st = tern_cl_quant_kernel(dev, false, &p->k[0], err);
+    if (!st)
+      st = tern_cl_kernel(dev, "conv2d", "", "im2col_q", &p->k[1], err);
+    if (!st)
+      st = tern_cl_kernel(dev, "conv2d", "", "row_sums", &p->k[3], err);
+    char topts[96];
+    snprintf(topts, sizeof topts, "-DACT=%d -DBM=%d -DOUT_CM",
+             node->params.activation, dev->qgemm_bm);
+    if (!st)
+      st = tern_cl_kernel(dev, "tgemm", topts, "tgemm", &p->k[2], err);
+    return st;
+  }
   if (dev->gemm_dot4) { /* char codes, rows padded to 4 for qgemm_c4 */
     p->dim[D_KPC] = (Kc + 3) / 4 * 4;
     st = tern_cl_upload_qweights(dev, w, s.OC, Kc, p->dim[D_KPC], &p->mem[0],
@@ -196,7 +221,8 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
   cl_mem q, xs;
   int64_t Kpx = p->dim[D_KPX];
   bool direct = p->mode == MODE_Q_DIRECT;
-  size_t elem = direct || dev->gemm_dot4 ? 1 : 2; /* char or short codes */
+  bool tg = p->mode == MODE_Q_TGEMM;
+  size_t elem = direct || tg || dev->gemm_dot4 ? 1 : 2; /* char or short */
   st =
       tern_cl_quantize(dev, p->k[0], x, x_off, N, Kpx, Kpx, elem, &q, &xs, err);
   if (st)
@@ -237,7 +263,30 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
     if (!st)
       st = tern_cl_launch(dev, p->k[1], 2, g, NULL, "im2col_q", err);
     /* output channel-major: y[n][oc][p], sample stride OC*P */
-    if (!st && dev->gemm_dot4)
+    if (!st && tg) {
+      cl_mem sums;
+      size_t gm = (size_t)Mc;
+      st = tern_cl_scratch(dev, 3, (size_t)Mc * sizeof(cl_int), &sums, err);
+      if (!st)
+        st = tern_cl_args(p->k[3], "row_sums", err, TERN_CL_MEM(col),
+                          TERN_CL_UINT(Kpc), TERN_CL_UINT(Mc),
+                          TERN_CL_MEM(sums), TERN_CL_END);
+      if (!st)
+        st = tern_cl_launch1(dev, p->k[3], gm, "row_sums", err);
+      if (!st)
+        st = tern_cl_args(
+            p->k[2], "tgemm", err, TERN_CL_MEM(col), TERN_CL_MEM(sums),
+            TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs), TERN_CL_MEM(p->mem[1]),
+            TERN_CL_MEM(p->mem[2]), TERN_CL_MEM(y),
+            TERN_CL_UINT(y_off + (cl_uint)(n0 * s.OC * P)), TERN_CL_UINT(Mc),
+            TERN_CL_UINT(s.OC), TERN_CL_UINT(Kpc), TERN_CL_UINT(n0),
+            TERN_CL_UINT(P), TERN_CL_UINT((int64_t)s.OC * P), TERN_CL_END);
+      size_t g2[2] = {(size_t)p->dim[D_NP] / 32,
+                      (size_t)(Mc + dev->qgemm_bm - 1) / dev->qgemm_bm};
+      size_t l2[2] = {1, 1};
+      if (!st)
+        st = tern_cl_launch(dev, p->k[2], 2, g2, l2, "tgemm", err);
+    } else if (!st && dev->gemm_dot4)
       st = tern_cl_qgemm_c4(dev, p->k[2], col, xs, (cl_uint)n0, p->mem, y,
                             y_off + (cl_uint)(n0 * s.OC * P), Mc, s.OC, Kpc, P,
                             (int64_t)s.OC * P, err);

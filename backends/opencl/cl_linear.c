@@ -180,9 +180,9 @@ out:
 
 /* Ternary codes c = q+1 as byte pairs for tgemm.cl: panels
  * [Np/32][Kp/2][32][2]. */
-static tern_status upload_tgemm(tern_device *dev, const tern_exec_node *node,
-                                int64_t N, int64_t K, int64_t Kp, int64_t Np,
-                                tern_cl_node *p, tern_err *err) {
+tern_status tern_cl_upload_tgemm(tern_device *dev, const tern_exec_node *node,
+                                 int64_t N, int64_t K, int64_t Kp, int64_t Np,
+                                 tern_cl_node *p, tern_err *err) {
   const tern_view *w = &node->in[1];
   size_t bytes = (size_t)Np * (size_t)Kp;
   uint8_t *b = tern_calloc(bytes ? bytes : 1, 1);
@@ -360,7 +360,7 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
     int64_t Kp = (K + 1) / 2 * 2, Np = (N + 31) / 32 * 32;
     p->dim[D_KP] = Kp;
     p->dim[D_NP] = Np;
-    s = upload_tgemm(dev, node, N, K, Kp, Np, p, err);
+    s = tern_cl_upload_tgemm(dev, node, N, K, Kp, Np, p, err);
     if (!s)
       s = tern_cl_quant_kernel(dev, false, &p->k[0], err);
     snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d", node->params.activation,
@@ -542,11 +542,12 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
   }
   if (!s && p->mode == MODE_TGEMM) {
     cl_mem qsum = dev->scratch[3];
-    s = tern_cl_args(p->k[1], "tgemm", err, TERN_CL_MEM(q), TERN_CL_MEM(qsum),
-                     TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs),
-                     TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
-                     TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
-                     TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
+    s = tern_cl_args(
+        p->k[1], "tgemm", err, TERN_CL_MEM(q), TERN_CL_MEM(qsum),
+        TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(xs), TERN_CL_MEM(p->mem[1]),
+        TERN_CL_MEM(p->mem[2]), TERN_CL_MEM(y), TERN_CL_UINT(y_off),
+        TERN_CL_UINT(M), TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]),
+        TERN_CL_UINT(0), TERN_CL_UINT(1), TERN_CL_UINT(0), TERN_CL_END);
     size_t g[2] = {(size_t)p->dim[D_NP] / 32,
                    (size_t)(M + dev->qgemm_bm - 1) / dev->qgemm_bm};
     size_t l[2] = {1, 1};

@@ -35,6 +35,11 @@ tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
                             cl_uint xs_off, const cl_mem *panels, cl_mem y,
                             cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
                             int64_t Np, int64_t P, int64_t YS, tern_err *err);
+/* Ternary weights of node (input 1, rows of K codes; bias input 2) as the
+ * byte-pair panels of tgemm.cl into p->mem[0..2]. */
+tern_status tern_cl_upload_tgemm(tern_device *dev, const tern_exec_node *node,
+                                 int64_t N, int64_t K, int64_t Kp, int64_t Np,
+                                 tern_cl_node *p, tern_err *err);
 /* The quantizer kernel that tern_cl_quantize launches on this device
  * (codes as short for qgemm_p/tgemv, char for qgemm_c4). */
 tern_status tern_cl_quant_kernel(tern_device *dev, bool short_codes,

@@ -130,3 +130,16 @@ kernel void conv_q_direct(global const char *q, uint Kpx,
   }
   y[y_off + i] = tern_act(tern_epilogue(acc, ws[oc], xs[n], bias[oc]));
 }
+
+/* Sum of each im2col row's codes (tgemm needs sum_k a_k per row). */
+kernel void row_sums(global const char *col, uint Kp, uint rows,
+                     global int *sums) {
+  uint m = get_global_id(0);
+  if (m >= rows)
+    return;
+  global const char *r = col + (size_t)m * Kp;
+  int s = 0;
+  for (uint k = 0; k < Kp; k++)
+    s += r[k];
+  sums[m] = s;
+}

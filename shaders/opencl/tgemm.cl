@@ -6,7 +6,9 @@
  * A: char [M][Kp] (Kp even, zero padded), xs [M], asum [M].
  * B: uchar panels [Np/32][Kp/2][32][2]: for k-pair kk, 64 bytes, the pair
  *    (c[2kk], c[2kk+1]) of column n0+j at bytes 2j, 2j+1 (Np = N rounded up
- *    to 32; padding codes 0). ws, bias [Np] zero padded; y f32 [M][N].
+ *    to 32; padding codes 0). ws, bias [Np] zero padded; y f32 [M][N], or
+ *    with -DOUT_CM (conv) y[(m / P) * YS + n * P + m % P] and row scale
+ *    xs[xs_off + m / P].
  * A pair sum is at most 2*2*127 = 508: 64 pairs fit 16 bits (64*508 <
  * 2^15), then the partial sums are widened to int32.
  * Tunables: BM rows per work-item (multiple of 4). */
@@ -49,7 +51,8 @@ inline void tern_widen2(int8 *c, short16 s) {
 kernel void tgemm(global const char *A, global const int *asum,
                   global const uchar *B, global const float *xs,
                   global const float *ws, global const float *bias,
-                  global float *y, uint y_off, uint M, uint N, uint Kp) {
+                  global float *y, uint y_off, uint M, uint N, uint Kp,
+                  uint xs_off, uint P, uint YS) {
   uint n0 = get_global_id(0) * 32, mb = get_global_id(1) * BM;
   if (n0 >= N || mb >= M)
     return;
@@ -98,9 +101,14 @@ kernel void tgemm(global const char *A, global const int *asum,
     }
     for (uint i = 0; i < 4 && m0 + i < M; i++) {
       uint m = m0 + i;
-      float x = xs[m];
       int8 sa = (int8)(asum[m]);
+#ifdef OUT_CM
+      float x = xs[xs_off + m / P];
+      global float *yr = y + y_off + (size_t)(m / P) * YS + m % P;
+#else
+      float x = xs[xs_off + m];
       global float *yr = y + y_off + (size_t)m * N;
+#endif
       for (uint j = 0; j < 4; j++) {
         uint n = n0 + 8 * j;
         if (n >= N)
@@ -109,7 +117,14 @@ kernel void tgemm(global const char *A, global const int *asum,
         float8 t = convert_float8(c[i][j] - sa) * vload8(0, ws + n);
         t = t * x;
         t = tern_act8(t + vload8(0, bias + n));
+#ifdef OUT_CM
+        float tt[8];
+        vstore8(t, 0, tt);
+        for (uint l = 0; l < 8 && n + l < N; l++)
+          yr[(size_t)(n + l) * P] = tt[l];
+#else
         tern_store8t(yr, n, N, t);
+#endif
       }
     }
   }
