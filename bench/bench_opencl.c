@@ -297,8 +297,10 @@ int main(int argc, char **argv) {
         result r;
         if (bench_linear(dev, dts[i], M, K, N, reps, &r))
           continue;
-        const char *what = dts[i] == TERN_DTYPE_F32 ? "clblast-sgemm"
-                                                    : tern_dtype_name(dts[i]);
+        const char *what =
+            dts[i] == TERN_DTYPE_F32
+                ? (dev->feat.clblast ? "clblast-sgemm" : "f32-plain")
+                : tern_dtype_name(dts[i]);
         if (dts[i] == TERN_DTYPE_F32)
           base = r.ms_min;
         double gops = 2.0 * (double)M * (double)K * (double)N / r.ms_min / 1e6;
