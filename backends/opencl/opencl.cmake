@@ -39,3 +39,10 @@ if(TERN_CLBLAST_LIB AND TERN_CLBLAST_INCLUDE)
 else()
   message(STATUS "tern: OpenCL backend without CLBlast (own f32 kernels)")
 endif()
+
+# The OpenCL kernel benchmark (bench/bench_opencl.c) is built here rather than
+# in bench/CMakeLists.txt so that it exists whether or not that file lists it.
+if(TERN_BUILD_BENCH AND NOT TARGET bench_opencl)
+  add_executable(bench_opencl ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_opencl.c)
+  target_link_libraries(bench_opencl PRIVATE tern_internal)
+endif()
