@@ -206,7 +206,11 @@ tern_status tern_cl_build(tern_device *dev, const char *label,
     }
   }
   size_t lens[8];
-  for (int i = 0; i < n_texts && i < 8; i++)
+  if (n_texts < 1 || n_texts > 8)
+    return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
+                        "opencl: program '%s' has %d source texts (1 to 8)",
+                        label, n_texts);
+  for (int i = 0; i < n_texts; i++)
     lens[i] = strlen(texts[i]);
   cl_program prog = clCreateProgramWithSource(dev->context, (cl_uint)n_texts,
                                               (const char **)texts, lens, &rc);
