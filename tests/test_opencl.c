@@ -303,6 +303,42 @@ Test(opencl, gemm_portable_branches_exact) {
   close_fx(&f);
 }
 
+/* Subnormal weight scales and products that overflow to infinity: the
+ * epilogue must round (not flush) exactly like the host. */
+Test(opencl, epilogue_extremes_exact) {
+  fixture f;
+  NEED_DEVICE(&f);
+  tern_exec_node node;
+  memset(&node, 0, sizeof node);
+  node.op = TERN_OP_LINEAR;
+  node.name = "extremes";
+  node.n_inputs = 2;
+  int64_t xs[2] = {4, 8}, ws[2] = {3, 8}, ys[2] = {4, 3};
+  node.in[0] = mkview(TERN_DTYPE_F32, 2, xs);
+  float *x = malloc(32 * 4);
+  for (int i = 0; i < 32; i++)
+    x[i] = (float)(i % 7) - 3.0f;
+  x[8] = 3e38f;   /* row 1: huge scale */
+  x[16] = 1e-30f; /* row 2: tiny scale */
+  node.in[0].data = x;
+  node.in[1] = mkview(TERN_DTYPE_I8, 2, ws);
+  node.in_const[1] = true;
+  int8_t *w = malloc(24);
+  for (int i = 0; i < 24; i++)
+    w[i] = (int8_t)(127 - 11 * i);
+  float *sc = malloc(3 * 4);
+  sc[0] = 1e-39f; /* subnormal */
+  sc[1] = 3e38f;
+  sc[2] = 1.17549435e-38f;
+  node.in[1].data = w;
+  node.in[1].scales = sc;
+  node.in[1].scale_count = 3;
+  node.out = mkview(TERN_DTYPE_F32, 2, ys);
+  check_node(f.dev, &node, true, "linear i8 extreme scales");
+  free_inputs(&node);
+  close_fx(&f);
+}
+
 Test(opencl, empty_batch) {
   fixture f;
   NEED_DEVICE(&f);
