@@ -51,6 +51,9 @@ static void close_fx(fixture *f) {
     }                                                                          \
   } while (0)
 
+/* f32 layers through sgemm_p follow the reference's arithmetic exactly */
+static bool g_f32_exact;
+
 /* deterministic values */
 static uint32_t g_seed;
 static uint32_t rnd(void) {
@@ -223,8 +226,8 @@ static void linear_case(tern_device *dev, tern_dtype wdt, int64_t M, int64_t K,
            "per_tensor=%d special=%d seed=%u",
            tern_dtype_name(wdt), (long long)M, (long long)K, (long long)N, bias,
            act, per_tensor, special, g_seed);
-  bool exact =
-      wdt != TERN_DTYPE_F32 && act != TERN_ACT_GELU && act != TERN_ACT_SILU;
+  bool exact = (wdt != TERN_DTYPE_F32 || g_f32_exact) && act != TERN_ACT_GELU &&
+               act != TERN_ACT_SILU;
   check_node(dev, &node, exact, what);
   free_inputs(&node);
 }
@@ -359,7 +362,7 @@ Test(opencl, linear_quantized_unexact_activations) {
   close_fx(&f);
 }
 
-Test(opencl, linear_f32_tolerance) {
+static void linear_f32_cases(void) {
   fixture f;
   NEED_DEVICE(&f);
   g_seed = 7;
@@ -368,11 +371,27 @@ Test(opencl, linear_f32_tolerance) {
   linear_case(f.dev, TERN_DTYPE_F32, 4, 16, 8, false, 0, false, 0);
   for (int i = 0; i < 4; i++)
     linear_case(f.dev, TERN_DTYPE_F32, 1, 4096, 512, i & 1, (i >> 1), false, 0);
+  for (int i = 0; i < 12; i++)
+    linear_case(f.dev, TERN_DTYPE_F32, 1 + rnd() % 40, 1 + rnd() % 200,
+                1 + rnd() % 50, rnd() % 2, (int)(rnd() % 3), false, 0);
   close_fx(&f);
+}
+
+Test(opencl, linear_f32_clblast_tolerance) {
+  setenv("TERN_CL_F32", "clblast", 1);
+  linear_f32_cases();
+}
+
+/* the f32 panel kernel (default on CPU devices) is bit-exact */
+Test(opencl, linear_f32_panel_exact) {
+  setenv("TERN_CL_F32", "panel", 1);
+  g_f32_exact = true;
+  linear_f32_cases();
 }
 
 Test(opencl, linear_f32_plain_kernel) {
   setenv("TERN_CL_DISABLE_CLBLAST", "1", 1);
+  setenv("TERN_CL_F32", "plain", 1);
   fixture f;
   NEED_DEVICE(&f);
   cr_assert(!f.dev->feat.clblast);
@@ -479,13 +498,24 @@ Test(opencl, conv2d_in_sample_chunks) {
   close_fx(&f);
 }
 
-Test(opencl, conv2d_f32_tolerance) {
+static void conv_f32_cases(void) {
   fixture f;
   NEED_DEVICE(&f);
   g_seed = 55;
   conv_case(f.dev, TERN_DTYPE_F32, 2, 3, 9, 8, 5, 3, 3, 1, 1, 1, 1, true, 1);
   conv_case(f.dev, TERN_DTYPE_F32, 1, 4, 6, 6, 4, 3, 3, 2, 1, 1, 2, true, 0);
+  conv_case(f.dev, TERN_DTYPE_F32, 3, 5, 7, 7, 20, 3, 3, 1, 0, 1, 1, false, 2);
   close_fx(&f);
+}
+
+Test(opencl, conv2d_f32_clblast_tolerance) {
+  setenv("TERN_CL_F32", "clblast", 1);
+  conv_f32_cases();
+}
+
+Test(opencl, conv2d_f32_panel_tolerance) {
+  setenv("TERN_CL_F32", "panel", 1);
+  conv_f32_cases();
 }
 
 /* ------------------------------------------------------------ caching */

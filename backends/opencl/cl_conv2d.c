@@ -13,7 +13,8 @@ enum {
   MODE_F32_GEMM,
   MODE_Q_DIRECT,
   MODE_Q_GEMM,
-  MODE_Q_TGEMM
+  MODE_Q_TGEMM,
+  MODE_F32_PANEL
 };
 /* dim[]: N, Kc, Np (OC padded for qgemm.cl), Kpx, has_bias */
 enum { D_N, D_KC, D_NP, D_KPX, D_HAS_BIAS, D_KPC };
@@ -76,6 +77,21 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
   char opts[128];
   snprintf(opts, sizeof opts, "-DACT=%d", node->params.activation);
   tern_status st;
+  if (w->dtype == TERN_DTYPE_F32 && s.G == 1 && tern_cl_f32_panels(dev)) {
+    /* im2col rows + sgemm_p (linear.cl), channel-major */
+    p->mode = MODE_F32_PANEL;
+    p->dim[D_NP] = ((int64_t)s.OC + 15) / 16 * 16;
+    st = tern_cl_upload_f32_panels(dev, w->data,
+                                   node->n_inputs > 2 ? node->in[2].data : NULL,
+                                   s.OC, Kc, p->mem, err);
+    char fopts[64];
+    snprintf(fopts, sizeof fopts, "-DACT=%d -DOUT_CM", node->params.activation);
+    if (!st)
+      st = tern_cl_kernel(dev, "conv2d", "", "im2col_f32", &p->k[0], err);
+    if (!st)
+      st = tern_cl_kernel(dev, "linear", fopts, "sgemm_p", &p->k[1], err);
+    return st;
+  }
   if (w->dtype == TERN_DTYPE_F32) {
     st = tern_cl_upload(dev, w->data, (size_t)(s.OC * Kc) * sizeof(float),
                         &p->mem[0], err);
@@ -175,6 +191,39 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
     return st ? st
               : tern_cl_launch(dev, p->k[0], 1, &total, NULL, "conv_f32_direct",
                                err);
+  }
+  if (p->mode == MODE_F32_PANEL) {
+    int64_t per_sample = P * Kc * 4, budget = (int64_t)32 << 20;
+    const char *env = getenv("TERN_CL_IM2COL_BYTES");
+    if (env && atoll(env) > 0)
+      budget = atoll(env);
+    int64_t chunk = per_sample ? budget / per_sample : N;
+    chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
+    cl_mem col;
+    st = tern_cl_scratch(dev, 2, (size_t)(chunk * per_sample), &col, err);
+    for (int64_t n0 = 0; !st && n0 < N; n0 += chunk) {
+      int64_t nc = N - n0 < chunk ? N - n0 : chunk, Mc = nc * P;
+      st = tern_cl_args(p->k[0], "im2col_f32", err, TERN_CL_MEM(x),
+                        TERN_CL_UINT(x_off), TERN_CL_UINT(n0), TERN_CL_UINT(Mc),
+                        TERN_CL_MEM(col), sizeof s, (const void *)&s,
+                        TERN_CL_END);
+      size_t g[2] = {(size_t)Kc, (size_t)Mc};
+      if (!st)
+        st = tern_cl_launch(dev, p->k[0], 2, g, NULL, "im2col_f32", err);
+      if (!st)
+        st = tern_cl_args(
+            p->k[1], "sgemm_p", err, TERN_CL_MEM(col), TERN_CL_UINT(0),
+            TERN_CL_MEM(p->mem[0]), TERN_CL_MEM(p->mem[1]),
+            TERN_CL_UINT(p->dim[D_HAS_BIAS]), TERN_CL_MEM(y),
+            TERN_CL_UINT(y_off + (cl_uint)(n0 * s.OC * P)), TERN_CL_UINT(Mc),
+            TERN_CL_UINT(s.OC), TERN_CL_UINT(Kc), TERN_CL_UINT(P),
+            TERN_CL_UINT((int64_t)s.OC * P), TERN_CL_END);
+      size_t g2[2] = {(size_t)p->dim[D_NP] / 16, (size_t)(Mc + 31) / 32};
+      size_t l2[2] = {1, 1};
+      if (!st)
+        st = tern_cl_launch(dev, p->k[1], 2, g2, l2, "sgemm_p", err);
+    }
+    return st;
   }
   if (p->mode == MODE_F32_GEMM) {
 #ifdef TERN_HAVE_CLBLAST

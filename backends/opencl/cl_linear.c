@@ -15,6 +15,7 @@
 enum {
   MODE_F32_CLBLAST = 0,
   MODE_F32_PLAIN = 1,
+  MODE_F32_PANEL = 8,
   MODE_QUANT = 2,
   MODE_TGEMV = 3,
   MODE_DOT4 = 4,
@@ -178,6 +179,42 @@ out:
   return st;
 }
 
+bool tern_cl_f32_panels(tern_device *dev) {
+  const char *v = getenv("TERN_CL_F32");
+  if (v && strcmp(v, "panel") == 0)
+    return true;
+  if (v && (strcmp(v, "clblast") == 0 || strcmp(v, "plain") == 0))
+    return false;
+  return !dev->gemm_dot4; /* CPU-like devices */
+}
+
+tern_status tern_cl_upload_f32_panels(tern_device *dev, const float *w,
+                                      const float *bias, int64_t N, int64_t K,
+                                      cl_mem *mems, tern_err *err) {
+  int64_t Np = (N + 15) / 16 * 16;
+  size_t count = (size_t)Np * (size_t)K;
+  float *b = tern_calloc(count ? count : 1, sizeof(float));
+  float *bi = tern_calloc((size_t)Np, sizeof(float));
+  tern_status st = TERN_OK;
+  if (!b || !bi) {
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    for (int64_t k = 0; k < K; k++)
+      b[((n / 16) * K + k) * 16 + n % 16] = w[n * K + k];
+    if (bias)
+      bi[n] = bias[n];
+  }
+  st = tern_cl_upload(dev, b, count * sizeof(float), &mems[0], err);
+  if (!st)
+    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &mems[1], err);
+out:
+  tern_free(b);
+  tern_free(bi);
+  return st;
+}
+
 /* Ternary codes c = q+1 as byte pairs for tgemm.cl: panels
  * [Np/32][Kp/2][32][2]. */
 tern_status tern_cl_upload_tgemm(tern_device *dev, const tern_exec_node *node,
@@ -305,6 +342,16 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
   char opts[128];
   snprintf(opts, sizeof opts, "-DACT=%d", node->params.activation);
   tern_status s;
+  if (w->dtype == TERN_DTYPE_F32 && tern_cl_f32_panels(dev)) {
+    p->mode = MODE_F32_PANEL;
+    p->dim[D_NP] = (N + 15) / 16 * 16;
+    s = tern_cl_upload_f32_panels(dev, w->data,
+                                  node->n_inputs > 2 ? node->in[2].data : NULL,
+                                  N, K, p->mem, err);
+    snprintf(opts, sizeof opts, "-DACT=%d", node->params.activation);
+    return s ? s
+             : tern_cl_kernel(dev, "linear", opts, "sgemm_p", &p->k[0], err);
+  }
   if (w->dtype == TERN_DTYPE_F32) {
     s = tern_cl_upload(dev, w->data, (size_t)(N * K) * sizeof(float),
                        &p->mem[0], err);
@@ -495,6 +542,17 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
           y_off = tern_cl_off(offsets, n_in, 4);
   int64_t M = p->dim[D_M], N = p->dim[D_N], K = p->dim[D_K];
   tern_status s;
+  if (p->mode == MODE_F32_PANEL) {
+    s = tern_cl_args(p->k[0], "sgemm_p", err, TERN_CL_MEM(x),
+                     TERN_CL_UINT(x_off), TERN_CL_MEM(p->mem[0]),
+                     TERN_CL_MEM(p->mem[1]), TERN_CL_UINT(p->dim[D_HAS_BIAS]),
+                     TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
+                     TERN_CL_UINT(N), TERN_CL_UINT(K), TERN_CL_UINT(1),
+                     TERN_CL_UINT(0), TERN_CL_END);
+    size_t g[2] = {(size_t)p->dim[D_NP] / 16, (size_t)(M + 31) / 32};
+    size_t l[2] = {1, 1};
+    return s ? s : tern_cl_launch(dev, p->k[0], 2, g, l, "sgemm_p", err);
+  }
   if (p->mode == MODE_F32_PLAIN) {
     s = tern_cl_args(p->k[0], "linear_f32", err, TERN_CL_MEM(x),
                      TERN_CL_UINT(x_off), TERN_CL_MEM(p->mem[0]),

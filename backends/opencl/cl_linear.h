@@ -40,6 +40,14 @@ tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
 tern_status tern_cl_upload_tgemm(tern_device *dev, const tern_exec_node *node,
                                  int64_t N, int64_t K, int64_t Kp, int64_t Np,
                                  tern_cl_node *p, tern_err *err);
+/* f32 layers through sgemm_p (linear.cl) rather than CLBlast: CPU-like
+ * devices, or TERN_CL_F32=panel (clblast / plain force the others). */
+bool tern_cl_f32_panels(tern_device *dev);
+/* f32 weights [N][K] as panels [Np/16][K][16] and the bias (NULL: zeros)
+ * padded to Np: mems[0..1]. */
+tern_status tern_cl_upload_f32_panels(tern_device *dev, const float *w,
+                                      const float *bias, int64_t N, int64_t K,
+                                      cl_mem *mems, tern_err *err);
 /* The quantizer kernel that tern_cl_quantize launches on this device
  * (codes as short for qgemm_p/tgemv, char for qgemm_c4). */
 tern_status tern_cl_quant_kernel(tern_device *dev, bool short_codes,
