@@ -11,6 +11,7 @@ Test(opencl, not_built) {
 }
 #else
 #include "backends/opencl/cl_internal.h"
+#include "tern_models.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -806,6 +807,69 @@ Test(opencl, session_model_exact_without_fallback) {
   int fb = -1;
   run_model_compare(true, &fb);
   cr_assert_eq(fb, 0);
+}
+
+/* Every zoo model at every precision, all nodes on the OpenCL device. The
+ * CNNs and the MLP match the reference bit for bit (quantized layers by
+ * contract, f32 linear/conv through sgemm_p in the reference's order, the
+ * other ops exact or IEEE divisions); bitnet-block has softmax, rope and
+ * rmsnorm (expf, sinf, cosf, sqrtf: tolerance). */
+Test(opencl, zoo_models_identical_to_reference) {
+  tern_context *ctx = NULL;
+  cr_assert_eq(tern_context_create(NULL, &ctx), TERN_OK, "%s",
+               tern_last_error());
+  int d = first_opencl(ctx);
+  if (d < 0) {
+    tern_context_destroy(ctx);
+    cr_skip_test("no OpenCL device");
+    return;
+  }
+  tern_device_info info = {.size = sizeof info};
+  tern_context_device_info(ctx, d, &info);
+  for (int mi = 0; mi < tern_model_count(); mi++) {
+    const char *name = tern_model_info_at(mi)->name;
+    for (int pr = 0; pr < 4; pr++) {
+      tern_model_desc md = {.size = sizeof md,
+                            .batch = 2,
+                            .seed = 11,
+                            .precision = (tern_model_precision)pr};
+      if (strcmp(name, "bitnet-block") == 0) {
+        md.width = 128; /* keep the test small */
+        md.seq = 8;
+      }
+      tern_graph *g = NULL;
+      cr_assert_eq(tern_model_build(name, &md, &g), TERN_OK, "%s: %s", name,
+                   tern_model_errmsg());
+      tu_rng r;
+      tu_seed(&r, 3 + (uint64_t)pr);
+      size_t n = tu_input_elems(g, 0);
+      float *x = malloc(n * sizeof *x);
+      tu_fill(&r, x, n, -1.0f, 1.0f);
+      float *inputs[1] = {x};
+      float *want = NULL, *got = NULL;
+      size_t nw = 0, ng = 0;
+      cr_assert_eq(tu_run(ctx, g, "ref", true, inputs, &want, &nw), TERN_OK,
+                   "%s: %s", name, tern_last_error());
+      cr_assert_eq(tu_run(ctx, g, info.id, true, inputs, &got, &ng), TERN_OK,
+                   "%s %s: %s", name, tern_model_precision_name(md.precision),
+                   tern_last_error());
+      cr_assert_eq(nw, ng);
+      bool exact = strcmp(name, "bitnet-block") != 0;
+      size_t bad = 0;
+      for (size_t i = 0; i < nw; i++)
+        bad +=
+            exact
+                ? memcmp(&want[i], &got[i], sizeof(float)) != 0
+                : !(fabsf(want[i] - got[i]) <= 1e-4f + 1e-3f * fabsf(want[i]));
+      cr_assert_eq(bad, 0, "%s %s: %zu of %zu outputs differ", name,
+                   tern_model_precision_name(md.precision), bad, nw);
+      free(want);
+      free(got);
+      free(x);
+      tern_graph_destroy(g);
+    }
+  }
+  tern_context_destroy(ctx);
 }
 
 Test(opencl, session_falls_back_to_cpu_on_build_failure) {

@@ -399,6 +399,11 @@ static tern_status cl_device_open(tern_backend_ctx *ctx, int index,
     return s;
   }
   probe_features(dev);
+  /* divisions and square roots rounded like the host's where the device
+   * can (avgpool, norms, softmax, silu get closer to the reference) */
+  cl_device_fp_config fp = 0;
+  clGetDeviceInfo(r->id, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+  dev->exact_divsqrt = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
   const char *bm = getenv("TERN_CL_QGEMM_BM");
   dev->qgemm_bm = bm ? atoi(bm) : 64;
   if (dev->qgemm_bm < 4 || dev->qgemm_bm > 4096 || dev->qgemm_bm % 4)

@@ -51,6 +51,7 @@ struct tern_device {
    * products (GPUs; TERN_CL_GEMM=dot4) or wide work-items with 16-bit
    * vectors (CPU devices such as PoCL; TERN_CL_GEMM=wide) */
   bool gemm_dot4;
+  bool exact_divsqrt; /* -cl-fp32-correctly-rounded-divide-sqrt offered */
   int qgemm_bm; /* rows per work-item of qgemm_p (-DBM; TERN_CL_QGEMM_BM) */
   tern_cl_prog *progs;
   int n_progs, cap_progs;

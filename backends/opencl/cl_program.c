@@ -273,11 +273,12 @@ tern_status tern_cl_kernel(tern_device *dev, const char *name,
       return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "opencl: out of memory");
     /* feature macros are part of the options, hence of the cache key */
     char opts[1024];
-    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s%s%s%s",
-             options ? options : "",
-             dev->feat.int_dot ? " -DTERN_INT_DOT=1" : "",
-             dev->feat.subgroups ? " -DTERN_SUBGROUPS=1" : "",
-             dev->feat.fp16 ? " -DTERN_FP16=1" : "");
+    snprintf(
+        opts, sizeof opts, "-cl-std=CL1.2 %s%s%s%s%s", options ? options : "",
+        dev->exact_divsqrt ? " -cl-fp32-correctly-rounded-divide-sqrt" : "",
+        dev->feat.int_dot ? " -DTERN_INT_DOT=1" : "",
+        dev->feat.subgroups ? " -DTERN_SUBGROUPS=1" : "",
+        dev->feat.fp16 ? " -DTERN_FP16=1" : "");
     const char *texts[2] = {common->text, src->text};
     tern_status s = tern_cl_build(dev, name, texts, 2, opts, &prog, err);
     if (s) {
