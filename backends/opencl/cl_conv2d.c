@@ -53,7 +53,9 @@ static bool conv_supports(tern_device *dev, const tern_exec_node *node) {
   if (x->dtype != TERN_DTYPE_F32 || x->ndim != 4 || w->ndim != 4 ||
       node->out.ndim != 4 || !tern_cl_weight_ok(w))
     return false;
-  if (!node->in_const[1] || (node->n_inputs > 2 && !node->in_const[2]))
+  /* weights and bias are uploaded once; the input comes from the session */
+  if (node->in_const[0] || !node->in_const[1] ||
+      (node->n_inputs > 2 && !node->in_const[2]))
     return false;
   const tern_op_params *pp = &node->params;
   if (pp->pad[0] < 0 || pp->pad[1] < 0 || pp->stride[0] < 0 ||

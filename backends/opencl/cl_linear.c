@@ -323,8 +323,9 @@ static bool linear_supports(tern_device *dev, const tern_exec_node *node) {
   const tern_view *x = &node->in[0], *w = &node->in[1];
   if (x->dtype != TERN_DTYPE_F32 || w->ndim != 2 || !tern_cl_weight_ok(w))
     return false;
-  /* weights and bias are uploaded once: they must be constants */
-  if (!node->in_const[1] || (node->n_inputs > 2 && !node->in_const[2]))
+  /* weights and bias are uploaded once; the input comes from the session */
+  if (node->in_const[0] || !node->in_const[1] ||
+      (node->n_inputs > 2 && !node->in_const[2]))
     return false;
   return node->params.activation >= 0 &&
          node->params.activation < TERN_ACT_COUNT_;
