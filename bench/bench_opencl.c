@@ -1,7 +1,7 @@
 /* bench_opencl.c — kernel benchmark of the OpenCL backend: ternary and int8
  * linear (quantize + int8 GEMM/GEMV) against CLBlast SGEMM/SGEMV on the same
  * device and shapes, timed with OpenCL profiling events.
- * tern's own f32 panel kernel is timed as well.
+ * tern's own f32 panel kernel is timed as well. JSON through bench_common.
  * Usage: bench_opencl [--reps N] [--json] [M,K,N ...] */
 #ifndef TERN_HAVE_OPENCL
 #include <stdio.h>
@@ -12,6 +12,7 @@ int main(void) {
 #else
 #include "backends/opencl/cl_internal.h"
 #include "backends/opencl/cl_linear.h"
+#include "bench_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -207,6 +208,46 @@ out:
 }
 #endif
 
+/* One result as a JSON object (bench_common's writer) or a text line;
+ * base > 0 adds the speed-up over the peer, bad >= 0 the SGEMV check. */
+static void report(bench_json *j, int json, const char *dev_id,
+                   const char *what, int64_t M, int64_t K, int64_t N,
+                   const result *r, double base, int bad) {
+  double gops = 2.0 * (double)M * (double)K * (double)N / r->ms_min / 1e6;
+  if (json) {
+    bj_obj(j, NULL);
+    bj_str(j, "device", dev_id);
+    bj_str(j, "kernel", what);
+    bj_int(j, "m", M);
+    bj_int(j, "k", K);
+    bj_int(j, "n", N);
+    bj_num(j, "ms_min", r->ms_min);
+    bj_num(j, "ms_median", r->ms_median);
+    bj_num(j, "kernel_ms", r->kernel_ms_min);
+    if (r->cpu_ms > 0)
+      bj_num(j, "cpu_ms", r->cpu_ms);
+    bj_num(j, "gops", gops);
+    if (base > 0)
+      bj_num(j, "speedup_vs_peer", base / r->ms_min);
+    if (bad >= 0)
+      bj_int(j, "wrong_values", bad);
+    bj_end_obj(j);
+    return;
+  }
+  printf("  %-14s M=%-5lld K=%-5lld N=%-5lld min %9.3f ms  median %9.3f ms  "
+         "(kernels %8.3f ms",
+         what, (long long)M, (long long)K, (long long)N, r->ms_min,
+         r->ms_median, r->kernel_ms_min);
+  if (r->cpu_ms > 0)
+    printf(", cpu %8.3f ms", r->cpu_ms);
+  printf(")  %7.2f GOP/s", gops);
+  if (base > 0)
+    printf("  x%.2f vs the peer", base / r->ms_min);
+  if (bad > 0)
+    printf("  (WRONG VALUES: %d)", bad);
+  printf("\n");
+}
+
 static void log_cb(void *user, tern_log_level level, const char *msg) {
   (void)user;
   (void)level;
@@ -255,9 +296,13 @@ int main(int argc, char **argv) {
     return 0;
   }
   int nd = B->device_count(ctx);
-  if (json)
-    printf("{\"backend\":\"opencl\",\"results\":[");
-  int first = 1;
+  bench_json j;
+  bj_begin(&j, stdout);
+  if (json) {
+    bj_obj(&j, NULL);
+    bj_str(&j, "backend", "opencl");
+    bj_arr(&j, "results");
+  }
   for (int d = 0; d < nd; d++) {
     tern_device *dev = NULL;
     tern_device_info info = {.size = sizeof info};
@@ -275,21 +320,8 @@ int main(int argc, char **argv) {
       result rv;
       int bad = 0;
       if (M == 1 && !bench_sgemv(dev, K, N, reps, &rv, &bad)) {
-        double gops = 2.0 * (double)K * (double)N / rv.ms_min / 1e6;
-        if (json)
-          printf("%s{\"device\":\"%s\",\"kernel\":\"clblast-sgemv\","
-                 "\"m\":1,\"k\":%lld,\"n\":%lld,\"ms_min\":%.4f,"
-                 "\"ms_median\":%.4f,\"kernel_ms\":%.4f,\"gops\":%.2f,"
-                 "\"wrong_values\":%d}",
-                 first ? "" : ",", info.id, (long long)K, (long long)N,
-                 rv.ms_min, rv.ms_median, rv.kernel_ms_min, gops, bad);
-        else
-          printf("  %-14s M=1     K=%-5lld N=%-5lld min %9.3f ms  median "
-                 "%9.3f ms  (kernels %8.3f ms)  %7.2f GOP/s%s\n",
-                 "clblast-sgemv", (long long)K, (long long)N, rv.ms_min,
-                 rv.ms_median, rv.kernel_ms_min, gops,
-                 bad ? "  (WRONG VALUES)" : "");
-        first = 0;
+        report(&j, json, info.id, "clblast-sgemv", M, K, N, &rv, 0, bad);
+        base = rv.ms_min; /* the GEMV peer */
       }
 #endif
       /* runs: the CLBlast peer (or the plain kernel without CLBlast), tern's
@@ -310,31 +342,19 @@ int main(int argc, char **argv) {
             i == 0   ? (dev->feat.clblast ? "clblast-sgemm" : "f32-plain")
             : i == 1 ? "tern-f32"
                      : tern_dtype_name(run_dt[i]);
-        if (i == 0)
-          base = r.ms_min;
-        double gops = 2.0 * (double)M * (double)K * (double)N / r.ms_min / 1e6;
-        if (json)
-          printf("%s{\"device\":\"%s\",\"kernel\":\"%s\",\"m\":%lld,\"k\":%lld,"
-                 "\"n\":%lld,\"ms_min\":%.4f,\"ms_median\":%.4f,\"kernel_ms\":%"
-                 ".4f,\"cpu_ms\":%.4f,\"gops\":%.2f}",
-                 first ? "" : ",", info.id, what, (long long)M, (long long)K,
-                 (long long)N, r.ms_min, r.ms_median, r.kernel_ms_min, r.cpu_ms,
-                 gops);
-        else
-          printf("  %-14s M=%-5lld K=%-5lld N=%-5lld min %9.3f ms  median "
-                 "%9.3f ms  (kernels %8.3f ms, cpu %8.3f ms)  %7.2f GOP/s%s",
-                 what, (long long)M, (long long)K, (long long)N, r.ms_min,
-                 r.ms_median, r.kernel_ms_min, r.cpu_ms, gops,
-                 i == 0 ? "\n" : "");
-        if (!json && i > 0)
-          printf("  x%.2f vs the peer\n", base > 0 ? base / r.ms_min : 0.0);
-        first = 0;
+        double peer = base;
+        if (i == 0 && base == 0)
+          base = r.ms_min, peer = 0;
+        report(&j, json, info.id, what, M, K, N, &r, peer, -1);
       }
     }
     B->device_close(dev);
   }
-  if (json)
-    printf("]}\n");
+  if (json) {
+    bj_end_arr(&j);
+    bj_end_obj(&j);
+    fputc('\n', stdout);
+  }
   B->shutdown(ctx);
   return 0;
 }

@@ -44,5 +44,6 @@ endif()
 # in bench/CMakeLists.txt so that it exists whether or not that file lists it.
 if(TERN_BUILD_BENCH AND NOT TARGET bench_opencl)
   add_executable(bench_opencl ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_opencl.c)
-  target_link_libraries(bench_opencl PRIVATE tern_internal)
+  # tern_bench (bench/CMakeLists.txt): bench_common's JSON writer
+  target_link_libraries(bench_opencl PRIVATE tern_bench tern_internal)
 endif()
