@@ -738,3 +738,88 @@ Test(mnist, lenet5) {
 Test(mnist, mlp) {
   check_mnist("mlp");
 }
+
+/* Running a session again without setting the inputs again. session.c keeps
+ * inputs "valid where they are" after a run, so a second run must give the
+ * same outputs (or fail with a clear error) on every device, with and
+ * without memory reuse and across device -> CPU crossings.
+ *
+ * KNOWN BUG (memory reuse on): core/planner.c assign_offsets gives a graph
+ * input the liveness [-1, last use], so later activations take its arena
+ * bytes, while core/session.c tern_session_run keeps the input's valid bits
+ * set; the second run silently reads overwritten memory. The reuse variants
+ * run only with TERN_TEST_KNOWN_BUGS=1 until core is fixed (pin inputs to
+ * the end like outputs, or clear their valid bits when reused). */
+static void check_rerun_same_inputs(const tern_graph *g, const char *label,
+                                    int reuse) {
+  tern_context *ctx = make_ctx();
+  char ids[3][32];
+  int nd = devices(ctx, ids);
+  float **in = make_inputs(g, 77);
+  for (int d = 0; d < nd; d++) {
+    run_opts o = {.device = ids[d], .no_memory_reuse = !reuse};
+    tern_session *s = open_session(ctx, g, &o);
+    size_t n = 0;
+    float *y1 = run_session(s, g, in, &n);
+    tern_status st = tern_session_run(s);
+    float *y2 = calloc(n, sizeof *y2);
+    if (st == TERN_OK) {
+      cr_assert_eq(tern_session_get_output(s, 0, y2, n), TERN_OK);
+      long i = first_diff(y1, y2, n);
+      cr_expect_eq(i, -1,
+                   "%s on %s (memory reuse %s): second run without "
+                   "set_input differs at %ld: %.9g vs first run %.9g",
+                   label, ids[d], reuse ? "on" : "off", i, i >= 0 ? y2[i] : 0.0,
+                   i >= 0 ? y1[i] : 0.0);
+    } else {
+      cr_expect(strstr(tern_session_errmsg(s), "input") != NULL, "%s",
+                tern_session_errmsg(s));
+    }
+    free(y1);
+    free(y2);
+    tern_session_destroy(s);
+  }
+  free_inputs(g, in);
+  tern_context_destroy(ctx);
+}
+
+static tern_graph *rerun_mlp(void) {
+  tern_model_desc md = {.size = sizeof md, .batch = 2, .seed = 4};
+  md.precision = TERN_MODEL_TERNARY;
+  md.width = 64;
+  tern_graph *g = NULL;
+  cr_assert_eq(tern_model_build("mlp", &md, &g), TERN_OK);
+  return g;
+}
+
+static void skip_known_bug(void) {
+  const char *e = getenv("TERN_TEST_KNOWN_BUGS");
+  if (!e || strcmp(e, "1") != 0)
+    cr_skip_test("known core bug: graph inputs' arena memory is reused but "
+                 "they stay valid for the next run (core/planner.c "
+                 "assign_offsets + core/session.c tern_session_run); set "
+                 "TERN_TEST_KNOWN_BUGS=1 to run");
+}
+
+Test(scheduler, rerun_without_set_input_no_reuse) {
+  tern_graph *g = rerun_mlp();
+  check_rerun_same_inputs(g, "mlp", 0);
+  tern_graph_destroy(g);
+  g = crossing_graph(2);
+  check_rerun_same_inputs(g, "crossing graph", 0);
+  tern_graph_destroy(g);
+}
+
+Test(scheduler, rerun_without_set_input_mlp_reuse) {
+  skip_known_bug();
+  tern_graph *g = rerun_mlp();
+  check_rerun_same_inputs(g, "mlp", 1);
+  tern_graph_destroy(g);
+}
+
+Test(scheduler, rerun_without_set_input_crossing_reuse) {
+  skip_known_bug();
+  tern_graph *g = crossing_graph(2);
+  check_rerun_same_inputs(g, "crossing graph", 1);
+  tern_graph_destroy(g);
+}
