@@ -823,3 +823,122 @@ Test(scheduler, rerun_without_set_input_crossing_reuse) {
   check_rerun_same_inputs(g, "crossing graph", 1);
   tern_graph_destroy(g);
 }
+
+/* Graph outputs in the middle of a fusible chain (conv -> batchnorm -> relu
+ * with the conv and batchnorm outputs also marked as outputs) are never fused
+ * away, and a fallback node's output read back from the CPU: every output on
+ * every device equals the reference (conv exact; batchnorm is float). */
+Test(scheduler, intermediate_outputs) {
+  tern_context *ctx = make_ctx();
+  char ids[3][32];
+  int nd = devices(ctx, ids);
+  tern_graph *g = NULL;
+  cr_assert_eq(tern_graph_create(&g), TERN_OK);
+  tu_rng r;
+  tu_seed(&r, 8);
+  int x, w;
+  cr_assert_eq(tern_graph_add_input(g, "x", 4, (int64_t[]){2, 3, 9, 9}, &x),
+               TERN_OK);
+  cr_assert_eq(tern_graph_add_input(g, "w", 2, (int64_t[]){5, 4}, &w), TERN_OK);
+  int cw = tu_add_weight(g, &r, "conv.w", TERN_DTYPE_TERNARY, 4,
+                         (int64_t[]){4, 3, 3, 3}, 1.0f, false);
+  int bn[4];
+  bn[0] = tu_add_f32(g, &r, "bn.g", 1, (int64_t[]){4}, 0.5f, 1.5f);
+  bn[1] = tu_add_f32(g, &r, "bn.b", 1, (int64_t[]){4}, -0.5f, 0.5f);
+  bn[2] = tu_add_f32(g, &r, "bn.m", 1, (int64_t[]){4}, -0.5f, 0.5f);
+  bn[3] = tu_add_f32(g, &r, "bn.v", 1, (int64_t[]){4}, 0.5f, 1.5f);
+  int c = add_node(g, TERN_OP_CONV2D, "conv", 2, (int[]){x, cw}, NULL);
+  int b = add_node(g, TERN_OP_BATCHNORM, "bn", 5,
+                   (int[]){c, bn[0], bn[1], bn[2], bn[3]}, NULL);
+  int a = add_node(g, TERN_OP_RELU, "relu", 1, &b, NULL);
+  int gp = add_node(g, TERN_OP_GLOBAL_AVGPOOL, "gap", 1, &a, NULL);
+  tern_op_params fl = {0};
+  fl.axis = 1;
+  int f = add_node(g, TERN_OP_FLATTEN, "flat", 1, &gp, &fl);
+  /* linear with graph-input weights: falls back on GPU backends */
+  int dyn = add_node(g, TERN_OP_LINEAR, "dyn", 2, (int[]){f, w}, NULL);
+  int outs[] = {dyn, c, b, a};
+  for (int i = 0; i < 4; i++)
+    cr_assert_eq(tern_graph_add_output(g, outs[i]), TERN_OK);
+  float **in = make_inputs(g, 12);
+  tern_session *rs = open_session(ctx, g, &(run_opts){0});
+  size_t n0 = 0;
+  free(run_session(rs, g, in, &n0));
+  for (int d = 0; d < nd; d++) {
+    tern_session *s = open_session(ctx, g, &(run_opts){.device = ids[d]});
+    size_t n = 0;
+    free(run_session(s, g, in, &n));
+    for (int o = 0; o < 4; o++) {
+      int ndim = 0;
+      int64_t sh[TERN_MAX_DIMS];
+      cr_assert_eq(tern_session_output_shape(s, o, &ndim, sh), TERN_OK);
+      size_t k = 1;
+      for (int j = 0; j < ndim; j++)
+        k *= (size_t)sh[j];
+      float *y = malloc(k * sizeof *y), *ref = malloc(k * sizeof *ref);
+      cr_assert_eq(tern_session_get_output(s, o, y, k), TERN_OK, "%s",
+                   tern_session_errmsg(s));
+      cr_assert_eq(tern_session_get_output(rs, o, ref, k), TERN_OK);
+      float sc = max_abs(ref, k);
+      if (o == 1) {
+        long i = first_diff(y, ref, k);
+        cr_expect_eq(i, -1, "%s: conv output %ld %.9g vs ref %.9g", ids[d], i,
+                     i >= 0 ? y[i] : 0.0, i >= 0 ? ref[i] : 0.0);
+      }
+      for (size_t i = 0; i < k; i++)
+        cr_expect(fabsf(y[i] - ref[i]) <= TOL_FP32 * sc,
+                  "%s output %d [%zu]: %.9g vs ref %.9g", ids[d], o, i, y[i],
+                  ref[i]);
+      free(y);
+      free(ref);
+    }
+    if (strncmp(ids[d], "cpu", 3) != 0) {
+      const char *p = placement_of(s, "dyn");
+      cr_expect_str_eq(p ? p : "?", "cpu:0");
+    }
+    tern_session_destroy(s);
+  }
+  tern_session_destroy(rs);
+  free_inputs(g, in);
+  tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+}
+
+/* The session's batch override (desc.batch) equals building the model with
+ * that batch, on every device. */
+Test(scheduler, batch_override) {
+  tern_context *ctx = make_ctx();
+  char ids[3][32];
+  int nd = devices(ctx, ids);
+  tern_model_desc md = {.size = sizeof md, .batch = 1, .seed = 2};
+  md.precision = TERN_MODEL_MIXED;
+  tern_graph *g1 = NULL, *g3 = NULL;
+  cr_assert_eq(tern_model_build("lenet5", &md, &g1), TERN_OK);
+  md.batch = 3;
+  cr_assert_eq(tern_model_build("lenet5", &md, &g3), TERN_OK);
+  float **in = make_inputs(g3, 31);
+  for (int d = 0; d < nd; d++) {
+    size_t n3 = 0, n1 = 0;
+    float *y3 = run_once(ctx, g3, &(run_opts){.device = ids[d]}, in, &n3);
+    tern_session_desc sd = {.size = sizeof sd, .device = ids[d], .batch = 3};
+    tern_session *s = NULL;
+    cr_assert_eq(tern_session_create(ctx, g1, &sd, &s), TERN_OK, "%s",
+                 tern_last_error());
+    cr_assert_eq(tern_session_set_input(s, 0, in[0], tu_input_elems(g3, 0)),
+                 TERN_OK, "%s", tern_session_errmsg(s));
+    cr_assert_eq(tern_session_run(s), TERN_OK, "%s", tern_session_errmsg(s));
+    n1 = out_elems(s);
+    cr_assert_eq(n1, n3);
+    float *y1 = malloc(n1 * sizeof *y1);
+    cr_assert_eq(tern_session_get_output(s, 0, y1, n1), TERN_OK);
+    long i = first_diff(y1, y3, n1);
+    cr_expect_eq(i, -1, "%s: batch override differs at %ld", ids[d], i);
+    tern_session_destroy(s);
+    free(y1);
+    free(y3);
+  }
+  free_inputs(g3, in);
+  tern_graph_destroy(g1);
+  tern_graph_destroy(g3);
+  tern_context_destroy(ctx);
+}
