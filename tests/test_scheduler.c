@@ -1096,3 +1096,82 @@ Test(supports, zoo_no_fallback) {
   }
   tern_context_destroy(ctx);
 }
+
+/* ------------------------------------------------ session lifetime, misc */
+
+/* The session copies what it needs: the graph is destroyed before running;
+ * two sessions on the same device interleave set_input/run without
+ * disturbing each other; placements still name their nodes. */
+Test(scheduler, graph_destroyed_and_interleaved) {
+  tern_context *ctx = make_ctx();
+  char ids[3][32];
+  int nd = devices(ctx, ids);
+  for (int d = 0; d < nd; d++) {
+    tern_graph *ga = crossing_graph(2), *gb = NULL;
+    tern_model_desc md = {.size = sizeof md, .batch = 2, .seed = 9};
+    md.precision = TERN_MODEL_INT8;
+    cr_assert_eq(tern_model_build("lenet5", &md, &gb), TERN_OK);
+    float **ia = make_inputs(ga, 41), **ib = make_inputs(gb, 42);
+    size_t na = 0, nb = 0;
+    float *ra = run_once(ctx, ga, &(run_opts){.device = "cpu:0"}, ia, &na);
+    float *rb = run_once(ctx, gb, &(run_opts){0}, ib, &nb);
+    int n_in_a = tern_graph_input_count(ga);
+    size_t ea[3];
+    for (int i = 0; i < n_in_a; i++)
+      ea[i] = tu_input_elems(ga, i);
+    size_t eb = tu_input_elems(gb, 0);
+    tern_session *sa = open_session(ctx, ga, &(run_opts){.device = ids[d]});
+    tern_session *sb = open_session(ctx, gb, &(run_opts){.device = ids[d]});
+    tern_graph_destroy(ga);
+    tern_graph_destroy(gb);
+    for (int i = 0; i < n_in_a; i++)
+      cr_assert_eq(tern_session_set_input(sa, i, ia[i], ea[i]), TERN_OK);
+    cr_assert_eq(tern_session_set_input(sb, 0, ib[0], eb), TERN_OK);
+    cr_assert_eq(tern_session_run(sb), TERN_OK, "%s", tern_session_errmsg(sb));
+    cr_assert_eq(tern_session_run(sa), TERN_OK, "%s", tern_session_errmsg(sa));
+    float *ya = malloc(na * sizeof *ya), *yb = malloc(nb * sizeof *yb);
+    cr_assert_eq(tern_session_get_output(sa, 0, ya, na), TERN_OK);
+    cr_assert_eq(tern_session_get_output(sb, 0, yb, nb), TERN_OK);
+    long i = first_diff(ya, ra, na);
+    cr_expect_eq(i, -1, "%s: crossing graph after graph destroy: %ld", ids[d],
+                 i);
+    i = first_diff(yb, rb, nb);
+    cr_expect_eq(i, -1, "%s: lenet5 interleaved: %ld", ids[d], i);
+    const char *p = placement_of(sa, "dyn2");
+    cr_expect(p != NULL, "%s: node names lost after graph destroy", ids[d]);
+    tern_session_destroy(sa);
+    tern_session_destroy(sb);
+    free(ya);
+    free(yb);
+    free(ra);
+    free(rb);
+    for (int k = 0; k < n_in_a; k++)
+      free(ia[k]);
+    free(ia);
+    free(ib[0]);
+    free(ib);
+  }
+  tern_context_destroy(ctx);
+}
+
+/* Bad session arguments: clear statuses and messages. */
+Test(scheduler, bad_arguments) {
+  tern_context *ctx = make_ctx();
+  tern_graph *g = crossing_graph(2);
+  tern_session_desc sd = {.size = sizeof sd, .device = "nosuch:3"};
+  tern_session *s = NULL;
+  cr_expect_eq(tern_session_create(ctx, g, &sd, &s), TERN_ERR_NO_DEVICE);
+  cr_expect(strstr(tern_last_error(), "nosuch:3") != NULL, "%s",
+            tern_last_error());
+  s = open_session(ctx, g, &(run_opts){.device = "cpu:0"});
+  float x[4] = {0};
+  cr_expect_eq(tern_session_set_input(s, 0, x, 4), TERN_ERR_SHAPE);
+  cr_expect(strstr(tern_session_errmsg(s), "'x'") != NULL, "%s",
+            tern_session_errmsg(s));
+  cr_expect_eq(tern_session_set_input(s, 7, x, 4), TERN_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(tern_session_get_output(s, 1, x, 4), TERN_ERR_INVALID_ARGUMENT);
+  cr_expect_neq(tern_session_node_placement(s, 999, NULL, NULL, NULL), TERN_OK);
+  tern_session_destroy(s);
+  tern_graph_destroy(g);
+  tern_context_destroy(ctx);
+}
