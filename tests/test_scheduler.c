@@ -1182,3 +1182,20 @@ Test(scheduler, bad_arguments) {
   tern_graph_destroy(g);
   tern_context_destroy(ctx);
 }
+
+/* OpenCL with every optional path off (no CLBlast for fp32, no integer dot
+ * product, no subgroups, no fp16): the portable kernels, same guarantees. */
+Test(opencl_modes, baseline_zoo) {
+  setenv("TERN_CL_DISABLE_CLBLAST", "1", 1);
+  setenv("TERN_CL_DISABLE_INT_DOT", "1", 1);
+  setenv("TERN_CL_DISABLE_SUBGROUP", "1", 1);
+  setenv("TERN_CL_DISABLE_FP16", "1", 1);
+  tern_context *ctx = make_ctx();
+  bool ok = has_device(ctx, "opencl:");
+  tern_context_destroy(ctx);
+  if (!ok)
+    cr_skip_test("no OpenCL device");
+  check_model(&(zoo_case){"mlp", 64, 0});
+  check_model(&(zoo_case){"resnet-mini", 8, 0});
+  check_model(&(zoo_case){"bitnet-block", 128, 8});
+}
