@@ -314,6 +314,11 @@ static int64_t pow2_ceil(int64_t v) {
   return p;
 }
 
+static const char *dtype_tag(tern_dtype d) {
+  const char *s = tern_dtype_name(d);
+  return s ? s : "unknown";
+}
+
 const char *tern_tuning_shape_class(const tern_exec_node *node, char *buf,
                                     size_t n) {
   const tern_view *x = &node->in[0];
@@ -321,16 +326,17 @@ const char *tern_tuning_shape_class(const tern_exec_node *node, char *buf,
     int64_t K = node->in[1].shape[1], N = node->in[1].shape[0];
     int64_t M = tern_view_numel(x) / (K ? K : 1);
     const char *m = M <= 1 ? "1" : M <= 8 ? "8" : M <= 64 ? "64" : "big";
-    snprintf(buf, n, "m%s_k%lld_n%lld", m, (long long)pow2_ceil(K),
-             (long long)pow2_ceil(N));
+    snprintf(buf, n, "%s_m%s_k%lld_n%lld", dtype_tag(node->in[1].dtype), m,
+             (long long)pow2_ceil(K), (long long)pow2_ceil(N));
   } else if (node->op == TERN_OP_CONV2D && node->n_inputs >= 2 &&
              x->ndim == 4) {
     const tern_view *w = &node->in[1];
     int g = node->params.groups > 1 ? node->params.groups : 1;
     int s = node->params.stride[0] > 0 ? node->params.stride[0] : 1;
-    snprintf(buf, n, "c%lld_o%lld_k%lldx%lld_s%d_g%s_hw%lld",
-             (long long)x->shape[1], (long long)w->shape[0],
-             (long long)w->shape[2], (long long)w->shape[3], s,
+    snprintf(buf, n, "%s_c%lld_o%lld_k%lldx%lld_s%d_g%s_hw%lld",
+             dtype_tag(w->dtype), (long long)x->shape[1],
+             (long long)w->shape[0], (long long)w->shape[2],
+             (long long)w->shape[3], s,
              g == 1             ? "1"
              : g == x->shape[1] ? "dw"
                                 : "n",

@@ -122,8 +122,9 @@ void tern_tuning_key_for_device(const tern_device_info *info,
                                 const char *kernel, const char *shape,
                                 tern_tuning_key *key);
 /* Coarse shape class of a node, so that tuned values carry over to nearby
- * shapes: linear "m1_k1024_n1024" (m in {1, 8, 64, big}; k, n rounded up to
- * a power of two), conv2d "c16_o32_k3x3_s1_g1_hw32", others "n4096". */
+ * shapes: linear "ternary_m1_k1024_n1024" (weight dtype; m in {1, 8, 64,
+ * big}; k, n rounded up to a power of two), conv2d
+ * "i8_c16_o32_k3x3_s1_g1_hw32" (g: 1, dw or n), others "n4096". */
 const char *tern_tuning_shape_class(const tern_exec_node *node, char *buf,
                                     size_t n);
 
