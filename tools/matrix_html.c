@@ -230,7 +230,8 @@ int mx_write_html(const mx_report *r, const char *path, const char *chartjs,
     mx_printf(&b, "<h2>Charts</h2>\n");
     const char *ids[] = {"chart-speed", "chart-latency", "chart-accuracy",
                          "chart-tuning"};
-    for (int i = 0; i < 4; i++)
+    /* the tuning chart only when there is something to compare */
+    for (int i = 0; i < (r->n_tuning ? 4 : 3); i++)
       mx_printf(&b,
                 "<div class=\"chart\"><canvas id=\"%s\" width=\"1100\" "
                 "height=\"380\"></canvas></div>\n",
