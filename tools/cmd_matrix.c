@@ -265,9 +265,9 @@ int cmd_matrix(int argc, char **argv) {
     for (int k = 0; k < 4; k++)
       o.precisions[o.n_precisions++] = all[k];
   }
-  o.batch = batch ? batch : o.quick ? 4 : 16;
-  o.samples = samples ? (int)samples : o.quick ? 8 : 64;
-  o.time_s = time_s >= 0 ? time_s : o.quick ? 0.01 : 0.25;
+  o.batch = batch ? batch : o.quick ? 4 : 8;
+  o.samples = samples ? (int)samples : o.quick ? 8 : 32;
+  o.time_s = time_s >= 0 ? time_s : o.quick ? 0.01 : 0.2;
   o.max_runs = o.quick ? 20 : 2000;
   o.tune_budget = tune >= 0 ? tune : o.quick ? 0 : 8;
   o.seed = (uint64_t)seed;

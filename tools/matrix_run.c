@@ -418,9 +418,11 @@ static void progress(mx_job *j, const mx_cell *c) {
             c->bit_exact ? ", bit-exact" : "", c->agreement * 100,
             c->lat1_median_ms, (long long)c->batch, c->throughput_sps);
   else
-    fprintf(stderr, "[%d/%d] %s %s %s: %s: %s\n", j->cell_no, j->cells_total,
-            c->model, c->precision, c->device, mx_status_name(c->status),
-            c->reason);
+    fprintf(stderr, "[%d/%d] %s %s%s%s %s: %s: %s\n", j->cell_no,
+            j->cells_total, c->model, c->precision,
+            strcmp(c->mode, "inference") ? " " : "",
+            strcmp(c->mode, "inference") ? c->mode : "", c->device,
+            mx_status_name(c->status), c->reason);
 }
 
 /* All devices for one graph. */
