@@ -161,7 +161,7 @@ const tern_op_def *tern_op_get(tern_op op);
 TERN_OP_MAP(TERN_OP_DECL_)
 #undef TERN_OP_DECL_
 
-/* Shared numerics (core/ops/numerics.c): the activation rule and the
+/* Shared numerics (core/quant.c): the activation rule and the
  * quantized epilogue, used by the reference and mirrored by every backend. */
 /* Power-of-two exponent e of the activation scale 2^e for a block whose
  * max|x| is absmax; returns false (scale 1, all zero) for tiny/non-finite. */

@@ -59,6 +59,15 @@ tern_status tern_infer_LINEAR(const tern_op_params *p, const tern_view *in,
   tern_status s = tern_check_weight(w, "linear", err);
   if (s)
     return s;
+  /* the int32 sum is exact only while K * max|product| fits */
+  int64_t kmax =
+      w->dtype == TERN_DTYPE_I8 ? INT32_MAX / (127 * 127) : INT32_MAX / 127;
+  if (w->dtype != TERN_DTYPE_F32 && w->shape[1] > kmax)
+    return tern_err_set(err, TERN_ERR_SHAPE,
+                        "linear: %s weights with K = %lld exceed the exact "
+                        "int32 limit of %lld",
+                        tern_dtype_name(w->dtype), (long long)w->shape[1],
+                        (long long)kmax);
   if (n_in > 2) {
     const tern_view *bias = &in[2];
     if (bias->dtype != TERN_DTYPE_F32 || bias->ndim != 1 ||
