@@ -461,6 +461,48 @@ Test(matrix, usage_errors) {
   free(d);
 }
 
+/* A cell whose process crashes or hangs costs that cell, not the report. */
+Test(matrix, crashing_and_hanging_cells_are_contained) {
+  const char *bin = tern_bin();
+  char *d = tmpdir();
+  cr_assert_eq(sh("TERN_MATRIX_CRASH_CELL=2 %s matrix --quick --models mlp "
+                  "--precisions int8,ternary,mixed --devices cpu:0 --out %s/r "
+                  "> /dev/null 2>&1",
+                  bin, d),
+               0);
+  char p[512];
+  snprintf(p, sizeof p, "%s/r/matrix.json", d);
+  json_object *doc = json_object_from_file(p);
+  cr_assert_not_null(doc);
+  json_object *cells = field(doc, "cells");
+  cr_assert_eq(json_object_array_length(cells), 3);
+  const char *st[3], *why;
+  for (int i = 0; i < 3; i++)
+    st[i] = json_object_get_string(
+        field(json_object_array_get_idx(cells, i), "status"));
+  cr_assert_str_eq(st[0], "ok");
+  cr_assert_str_eq(st[1], "failed");
+  cr_assert_str_eq(st[2], "ok");
+  why = json_object_get_string(
+      field(json_object_array_get_idx(cells, 1), "reason"));
+  cr_assert(strstr(why, "crashed: signal 11"), "%s", why);
+  json_object_put(doc);
+  /* timing for up to 30 s per batch size, killed after 2 s */
+  cr_assert_eq(sh("%s matrix --models lenet5 --precisions ternary --samples "
+                  "8 --tune 0 --devices cpu:0 --time 30 --cell-timeout 2 "
+                  "--out %s/t > /dev/null 2>&1",
+                  bin, d),
+               0);
+  snprintf(p, sizeof p, "%s/t/matrix.json", d);
+  doc = json_object_from_file(p);
+  json_object *c = json_object_array_get_idx(field(doc, "cells"), 0);
+  cr_assert_str_eq(json_object_get_string(field(c, "status")), "failed");
+  cr_assert(strstr(json_object_get_string(field(c, "reason")), "timed out"));
+  json_object_put(doc);
+  sh("rm -rf %s", d);
+  free(d);
+}
+
 Test(tune, cli_tunes_and_manages_the_database) {
   const char *bin = tern_bin();
   char *d = tmpdir();

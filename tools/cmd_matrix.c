@@ -41,6 +41,10 @@ static const char k_help[] =
     "  --seed N             random inputs and weights (default 1)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --strict             exit 1 when any cell failed\n"
+    "  --cell-timeout SECS  kill a cell that runs longer (default 600,\n"
+    "                       quick 120)\n"
+    "  --no-isolate         run cells in this process, not in a child\n"
+    "                       each (a crashing driver then ends the run)\n"
     "  --json               also print the report's JSON on stdout\n"
     "  -h, --help           this help\n"
     "\n"
@@ -165,6 +169,8 @@ int cmd_matrix(int argc, char **argv) {
       o.strict = true;
     } else if (!strcmp(a, "--json")) {
       o.json = true;
+    } else if (!strcmp(a, "--no-isolate")) {
+      o.no_isolate = true;
     } else if (!strcmp(a, "-v") || !strcmp(a, "-q")) {
       /* verbosity is the main dispatcher's */
     } else if (opt_value(argc, argv, &i, "--out", &v)) {
@@ -224,6 +230,13 @@ int cmd_matrix(int argc, char **argv) {
         rc = usage_error("--tune needs seconds in [0, 86400], not '%s'", v);
         goto out;
       }
+    } else if (opt_value(argc, argv, &i, "--cell-timeout", &v)) {
+      if (!parse_secs(v, 1, 86400, &o.cell_timeout)) {
+        rc = usage_error("--cell-timeout needs seconds in [1, 86400], not "
+                         "'%s'",
+                         v);
+        goto out;
+      }
     } else if (opt_value(argc, argv, &i, "--data", &v)) {
       if (!v || !*v)
         goto missing;
@@ -270,6 +283,8 @@ int cmd_matrix(int argc, char **argv) {
   o.time_s = time_s >= 0 ? time_s : o.quick ? 0.01 : 0.2;
   o.max_runs = o.quick ? 20 : 2000;
   o.tune_budget = tune >= 0 ? tune : o.quick ? 0 : 8;
+  if (o.cell_timeout <= 0)
+    o.cell_timeout = o.quick ? 120 : 600;
   o.seed = (uint64_t)seed;
   o.threads = (int)threads;
   if (mkdir_p(o.out_dir) != 0) {

@@ -37,8 +37,10 @@ typedef struct mx_options {
   uint64_t seed;
   int threads;
   bool quick;
-  bool strict; /* exit 1 when a quantized cell is not bit-exact/fails */
-  bool json;   /* the report's JSON on stdout */
+  bool strict;         /* exit 1 when a quantized cell is not bit-exact/fails */
+  bool json;           /* the report's JSON on stdout */
+  bool no_isolate;     /* run cells in this process (debugging) */
+  double cell_timeout; /* seconds before a cell is killed */
 } mx_options;
 
 typedef enum mx_status {
@@ -128,6 +130,14 @@ tern_status mx_build_model(const char *spec, const char *precision,
                            size_t why_n);
 /* The built-in model list of this build ("mlp lenet5 ..."). */
 int mx_default_models(const char **names, int max, bool quick);
+
+/* Run fn(arg, fd) in a child process (in this one when !isolate); what it
+ * writes to fd is appended to out. A crash, a non-zero exit or running past
+ * timeout_s returns 1 with a description in why. */
+struct mx_buf;
+int mx_isolated(void (*fn)(void *arg, int fd), void *arg, bool isolate,
+                double timeout_s, struct mx_buf *out, char *why, size_t wn);
+bool mx_write_all(int fd, const void *p, size_t n);
 
 /* Files written atomically from a memory buffer. */
 int mx_write_text(const char *path, const char *text, size_t n);

@@ -8,6 +8,7 @@
 #include "core/tuning.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,9 +309,23 @@ typedef struct mx_job {
   int cell_no, cells_total;
 } mx_job;
 
-/* One device of one (model, precision): fills c. */
-static void run_cell(mx_job *j, const tern_graph *g, const samples *sm,
-                     const float *ref, size_t out_elems, int dev, mx_cell *c) {
+/* A context with the CPU and the backend of `backend` only (children open
+ * just what their cell needs). */
+static tern_status open_context(const mx_options *o, const char *backend,
+                                tern_context **out) {
+  tern_context_desc cd;
+  memset(&cd, 0, sizeof cd);
+  cd.size = sizeof cd;
+  cd.thread_count = o->threads;
+  cd.tuning_db_path = o->tuning_db;
+  cd.backends = backend;
+  return tern_context_create(&cd, out);
+}
+
+/* One device of one (model, precision) on context ctx: fills c. */
+static void run_cell(mx_job *j, tern_context *ctx, const tern_graph *g,
+                     const samples *sm, const float *ref, size_t out_elems,
+                     int dev, mx_cell *c) {
   const mx_options *o = j->o;
   const tern_device_info *di = &j->r->devices[dev];
   snprintf(c->device, sizeof c->device, "%s", di->id);
@@ -322,7 +337,7 @@ static void run_cell(mx_job *j, const tern_graph *g, const samples *sm,
   double t0 = now_s();
   tern_session *sb = NULL, *s1 = NULL;
   float *got = malloc((size_t)sm->n * out_elems * sizeof(float));
-  tern_status st = got ? open_session(j->ctx, g, di->id, o->batch, false, &sb)
+  tern_status st = got ? open_session(ctx, g, di->id, o->batch, false, &sb)
                        : TERN_ERR_OUT_OF_MEMORY;
   if (st) {
     cell_fail(c, st == TERN_ERR_UNSUPPORTED ? MX_UNSUPPORTED : MX_FAILED,
@@ -382,7 +397,7 @@ static void run_cell(mx_job *j, const tern_graph *g, const samples *sm,
   c->latn_p95_ms = p95;
   c->runsn = runs;
   c->throughput_sps = med > 0 ? (double)o->batch / (med * 1e-3) : 0;
-  if ((st = open_session(j->ctx, g, di->id, 1, false, &s1)) ||
+  if ((st = open_session(ctx, g, di->id, 1, false, &s1)) ||
       (st = time_session(s1, sm, 1, out_elems, o->time_s, o->max_runs, &med,
                          &p95, &runs))) {
     cell_fail(c, MX_FAILED, "batch 1 on %s: %s", di->id, tern_last_error());
@@ -406,6 +421,35 @@ done:
   tern_session_destroy(s1);
   free(got);
   c->seconds = now_s() - t0;
+}
+
+typedef struct cell_arg {
+  mx_job *j;
+  const tern_graph *g;
+  const samples *sm;
+  const float *ref;
+  size_t out_elems;
+  int dev;
+  mx_cell cell;
+} cell_arg;
+
+/* In the child: a context of its own (a driver's state never crosses
+ * fork), then the cell, written back as the raw struct. */
+static void cell_child(void *arg, int fd) {
+  cell_arg *a = arg;
+  /* fault injection for the tests: cell N (1-based) crashes */
+  const char *fault = getenv("TERN_MATRIX_CRASH_CELL");
+  if (fault && atoi(fault) == a->j->cell_no + 1)
+    raise(SIGSEGV);
+  tern_context *ctx = NULL;
+  const tern_device_info *di = &a->j->r->devices[a->dev];
+  if (open_context(a->j->o, di->backend, &ctx))
+    cell_fail(&a->cell, MX_FAILED, "opening %s: %s", di->backend,
+              tern_last_error());
+  else
+    run_cell(a->j, ctx, a->g, a->sm, a->ref, a->out_elems, a->dev, &a->cell);
+  tern_context_destroy(ctx);
+  mx_write_all(fd, &a->cell, sizeof a->cell);
 }
 
 static void progress(mx_job *j, const mx_cell *c) {
@@ -491,14 +535,24 @@ static void run_graph(mx_job *j, const char *model, const char *source,
     snprintf(c->model, sizeof c->model, "%s", model);
     snprintf(c->source, sizeof c->source, "%s", source);
     snprintf(c->precision, sizeof c->precision, "%s", precision);
+    snprintf(c->device, sizeof c->device, "%s", r->devices[d].id);
+    snprintf(c->backend, sizeof c->backend, "%s", r->devices[d].backend);
+    snprintf(c->device_name, sizeof c->device_name, "%s", r->devices[d].name);
+    c->batch = o->batch;
     if (why[0]) {
-      snprintf(c->device, sizeof c->device, "%s", r->devices[d].id);
-      snprintf(c->backend, sizeof c->backend, "%s", r->devices[d].backend);
-      snprintf(c->device_name, sizeof c->device_name, "%s", r->devices[d].name);
-      c->batch = o->batch;
       cell_fail(c, MX_FAILED, "%s", why);
     } else {
-      run_cell(j, g, &sm, ref, out_elems, d, c);
+      cell_arg a = {j, g, &sm, ref, out_elems, d, *c};
+      mx_buf res = {0};
+      char cwhy[256];
+      if (mx_isolated(cell_child, &a, !o->no_isolate, o->cell_timeout, &res,
+                      cwhy, sizeof cwhy))
+        cell_fail(c, MX_FAILED, "%s", cwhy);
+      else if (res.n != sizeof *c)
+        cell_fail(c, MX_FAILED, "the cell returned no result");
+      else
+        memcpy(c, res.p, sizeof *c);
+      mx_buf_free(&res);
     }
     progress(j, c);
   }
@@ -517,44 +571,94 @@ static void tune_progress(void *user, const tern_tune_progress *p) {
             p->candidate, p->candidates, p->best_us, p->elapsed_s);
 }
 
-static void tuning_rows(mx_job *j) {
-  mx_report *r = j->r;
-  const mx_options *o = j->o;
-  tern_tuning_db *db = tern_context_tuning_db(j->ctx);
-  tern_tuning_db *mem = NULL;
+typedef struct tune_arg {
+  mx_job *j;
+  int dev;
+} tune_arg;
+
+/* In a child: tune one device, save the database when a path was given,
+ * and write back the rows (count, then the rows). */
+static void tune_child(void *arg, int fd) {
+  tune_arg *a = arg;
+  const mx_options *o = a->j->o;
+  const tern_device_info *di = &a->j->r->devices[a->dev];
+  tern_context *ctx = NULL;
   tern_err err;
-  if (!db && o->tune_budget > 0 && tern_tuning_db_create(&mem, &err) == 0)
-    db = mem;
-  for (int d = 0; o->tune_budget > 0 && d < r->n_devices; d++) {
+  tern_err_clear(&err);
+  int n = 0;
+  tern_tune_result *res = NULL;
+  tern_tuning_db *mem = NULL;
+  if (open_context(o, di->backend, &ctx)) {
+    fprintf(stderr, "tern matrix: warning: tuning %s: %s\n", di->id,
+            tern_last_error());
+  } else {
+    tern_tuning_db *db = tern_context_tuning_db(ctx);
+    if (!db && tern_tuning_db_create(&mem, &err) == 0)
+      db = mem;
     tern_tune_options to;
     memset(&to, 0, sizeof to);
     to.budget_s = o->tune_budget;
     to.seed = o->seed;
     to.progress = tune_progress;
-    tern_tune_result *res = NULL;
-    int n = 0;
-    if (tern_tune_device(j->ctx, r->devices[d].id, &to, NULL, 0, db, &res, &n,
-                         &err)) {
-      fprintf(stderr, "tern matrix: warning: tuning %s: %s\n", r->devices[d].id,
-              err.msg);
-      continue;
+    if (tern_tune_device(ctx, di->id, &to, NULL, 0, db, &res, &n, &err)) {
+      fprintf(stderr, "tern matrix: warning: tuning %s: %s\n", di->id, err.msg);
+      n = 0;
+    } else if (o->tuning_db && db && tern_tuning_db_count(db) > 0) {
+      if (tern_tuning_db_save(db, o->tuning_db, &err))
+        fprintf(stderr, "tern matrix: warning: %s\n", err.msg);
+      else
+        fprintf(stderr, "tuning results for %s saved to %s\n", di->id,
+                o->tuning_db);
     }
+  }
+  mx_write_all(fd, &n, sizeof n);
+  for (int i = 0; i < n; i++) {
+    mx_tuning_row t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.device, sizeof t.device, "%s", res[i].device);
+    snprintf(t.kernel, sizeof t.kernel, "%s", res[i].kernel);
+    snprintf(t.shape, sizeof t.shape, "%s", res[i].shape);
+    tern_tuning_params_str(&res[i].best, t.params, sizeof t.params);
+    t.default_us = res[i].default_us;
+    t.tuned_us = res[i].best_us;
+    snprintf(t.origin, sizeof t.origin, "this run");
+    mx_write_all(fd, &t, sizeof t);
+  }
+  free(res);
+  tern_tuning_db_destroy(mem);
+  tern_context_destroy(ctx);
+}
+
+static void tuning_rows(mx_job *j) {
+  mx_report *r = j->r;
+  const mx_options *o = j->o;
+  for (int d = 0; o->tune_budget > 0 && d < r->n_devices; d++) {
+    tune_arg a = {j, d};
+    mx_buf res = {0};
+    char why[256];
+    int n = 0;
+    if (mx_isolated(tune_child, &a, !o->no_isolate, o->tune_budget + 120, &res,
+                    why, sizeof why))
+      fprintf(stderr, "tern matrix: warning: tuning %s: %s\n", r->devices[d].id,
+              why);
+    else if (res.n >= sizeof n)
+      memcpy(&n, res.p, sizeof n);
+    if (n < 0 || res.n != sizeof n + (size_t)n * sizeof(mx_tuning_row))
+      n = 0;
     for (int i = 0; i < n; i++) {
       mx_tuning_row *t = new_tuning_row(r);
-      if (!t)
-        break;
-      snprintf(t->device, sizeof t->device, "%s", res[i].device);
-      snprintf(t->kernel, sizeof t->kernel, "%s", res[i].kernel);
-      snprintf(t->shape, sizeof t->shape, "%s", res[i].shape);
-      tern_tuning_params_str(&res[i].best, t->params, sizeof t->params);
-      t->default_us = res[i].default_us;
-      t->tuned_us = res[i].best_us;
-      snprintf(t->origin, sizeof t->origin, "this run");
+      if (t)
+        memcpy(t, res.p + sizeof n + (size_t)i * sizeof *t, sizeof *t);
     }
-    free(res);
+    mx_buf_free(&res);
   }
-  /* entries for these devices that were in the database already */
-  tern_tuning_db *cdb = tern_context_tuning_db(j->ctx);
+  /* entries for these devices that the database had already (read again:
+   * the children may have just written it) */
+  tern_tuning_db *cdb = NULL;
+  char *path = NULL;
+  tern_err err;
+  if (tern_tuning_db_open_for_context(o->tuning_db, &cdb, &path, &err))
+    cdb = NULL;
   for (int i = 0; i < tern_tuning_db_count(cdb); i++) {
     const tern_tuning_entry *e = tern_tuning_db_entry(cdb, i);
     for (int d = 0; d < r->n_devices; d++) {
@@ -579,13 +683,8 @@ static void tuning_rows(mx_job *j) {
       snprintf(t->origin, sizeof t->origin, "database");
     }
   }
-  if (o->tune_budget > 0 && o->tuning_db && cdb) {
-    if (tern_tuning_db_save(cdb, o->tuning_db, &err))
-      fprintf(stderr, "tern matrix: warning: %s\n", err.msg);
-    else
-      fprintf(stderr, "tuning results saved to %s\n", o->tuning_db);
-  }
-  tern_tuning_db_destroy(mem);
+  tern_tuning_db_destroy(cdb);
+  free(path);
 }
 
 /* ------------------------------------------------------------- training */
@@ -614,6 +713,28 @@ static void training_rows(mx_job *j, const char *model) {
 }
 
 /* ------------------------------------------------------------- driver */
+/* In a child: every device of every backend (count, then the infos). */
+static void probe_child(void *arg, int fd) {
+  const mx_options *o = arg;
+  tern_context *ctx = NULL;
+  int n = -1;
+  if (open_context(o, NULL, &ctx)) {
+    fprintf(stderr, "tern matrix: error: %s\n", tern_last_error());
+    mx_write_all(fd, &n, sizeof n);
+    return;
+  }
+  n = tern_context_device_count(ctx);
+  mx_write_all(fd, &n, sizeof n);
+  for (int i = 0; i < n; i++) {
+    tern_device_info di;
+    memset(&di, 0, sizeof di);
+    di.size = sizeof di;
+    tern_context_device_info(ctx, i, &di);
+    mx_write_all(fd, &di, sizeof di);
+  }
+  tern_context_destroy(ctx);
+}
+
 int mx_run(const mx_options *o, mx_report *r) {
   double start = now_s();
   memset(r, 0, sizeof *r);
@@ -625,29 +746,41 @@ int mx_run(const mx_options *o, mx_report *r) {
   if (gethostname(r->hostname, sizeof r->hostname) != 0)
     snprintf(r->hostname, sizeof r->hostname, "unknown");
   r->hostname[sizeof r->hostname - 1] = 0;
-  tern_context_desc cd;
-  memset(&cd, 0, sizeof cd);
-  cd.size = sizeof cd;
-  cd.thread_count = o->threads;
-  cd.tuning_db_path = o->tuning_db;
+  /* every backend is probed in a child: a driver that crashes while
+   * enumerating is reported, and this process never holds GPU state */
+  mx_buf probe = {0};
+  char why[256];
+  int nd = 0;
+  if (mx_isolated(probe_child, (void *)o, !o->no_isolate, 120, &probe, why,
+                  sizeof why)) {
+    fprintf(stderr, "tern matrix: error: probing devices: %s\n", why);
+    mx_buf_free(&probe);
+    return 1;
+  }
+  if (probe.n >= sizeof nd)
+    memcpy(&nd, probe.p, sizeof nd);
+  if (nd < 0 || probe.n != sizeof nd + (size_t)nd * sizeof(tern_device_info)) {
+    /* the child printed why (a broken tuning database, ...) */
+    mx_buf_free(&probe);
+    return 1;
+  }
+  /* the CPU reference runs here */
   tern_context *ctx = NULL;
-  if (tern_context_create(&cd, &ctx)) {
+  if (open_context(o, "cpu", &ctx)) {
     fprintf(stderr, "tern matrix: error: %s\n", tern_last_error());
+    mx_buf_free(&probe);
     return 1;
   }
   r->threads = tern_context_thread_count(ctx);
-  int nd = tern_context_device_count(ctx);
   r->devices = calloc((size_t)(nd > 0 ? nd : 1), sizeof *r->devices);
   if (!r->devices) {
     tern_context_destroy(ctx);
+    mx_buf_free(&probe);
     return 1;
   }
   for (int i = 0; i < nd; i++) {
     tern_device_info di;
-    memset(&di, 0, sizeof di);
-    di.size = sizeof di;
-    if (tern_context_device_info(ctx, i, &di))
-      continue;
+    memcpy(&di, probe.p + sizeof nd + (size_t)i * sizeof di, sizeof di);
     bool want = o->n_devices == 0;
     for (int k = 0; k < o->n_devices; k++)
       want |=
@@ -665,9 +798,11 @@ int mx_run(const mx_options *o, mx_report *r) {
               "tern matrix: error: no device '%s' (see `tern devices`)\n",
               o->devices[k]);
       tern_context_destroy(ctx);
+      mx_buf_free(&probe);
       return 1;
     }
   }
+  mx_buf_free(&probe);
   fprintf(stderr, "tern matrix: %d device(s):", r->n_devices);
   for (int i = 0; i < r->n_devices; i++)
     fprintf(stderr, " %s (%s)", r->devices[i].id, r->devices[i].name);
