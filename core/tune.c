@@ -316,13 +316,6 @@ static void config_of(const tern_tunable *t, int64_t idx,
   }
 }
 
-static void defaults_of(const tern_tunable *t, tern_tuning_params *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-  for (int i = 0; i < t->n_params; i++)
-    tern_tuning_params_set(cfg, t->params[i].name, t->params[i].default_value,
-                           NULL);
-}
-
 static bool same_cfg(const tern_tuning_params *a, const tern_tuning_params *b) {
   if (a->count != b->count)
     return false;
@@ -393,7 +386,7 @@ static tern_status tune_problem(tune_run *tr, const tern_tunable *t,
   }
   snprintf(res->shape, sizeof res->shape, "%s", p.shape_class);
   tern_tuning_key_for_device(tr->info, t->kernel, p.shape_class, &res->key);
-  defaults_of(t, &res->defaults);
+  tern_tunable_defaults(t, &res->defaults);
   res->default_us = res->best_us = -1;
   /* the space: every combination, pruned by valid(); the default first */
   int64_t space = 1;

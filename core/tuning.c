@@ -348,6 +348,27 @@ const char *tern_tuning_shape_class(const tern_exec_node *node, char *buf,
   return buf;
 }
 
+tern_tuning_match tern_tuning_lookup_node(const tern_tuning_db *db,
+                                          const tern_device_info *info,
+                                          const char *kernel,
+                                          const tern_exec_node *node,
+                                          tern_tuning_params *params) {
+  if (!db || !info || !kernel || !node || !params)
+    return TERN_TUNING_DEFAULT;
+  char cls[64];
+  tern_tuning_key key;
+  tern_tuning_key_for_device(
+      info, kernel, tern_tuning_shape_class(node, cls, sizeof cls), &key);
+  return tern_tuning_lookup(db, &key, params, NULL);
+}
+
+void tern_tunable_defaults(const tern_tunable *t, tern_tuning_params *p) {
+  memset(p, 0, sizeof *p);
+  for (int i = 0; t && i < t->n_params; i++)
+    tern_tuning_params_set(p, t->params[i].name, t->params[i].default_value,
+                           NULL);
+}
+
 /* -------------------------------------------------------------- JSON in */
 static const char *const k_entry_fields[] = {
     "backend", "vendor",          "device",  "arch",

@@ -128,6 +128,15 @@ void tern_tuning_key_for_device(const tern_device_info *info,
 const char *tern_tuning_shape_class(const tern_exec_node *node, char *buf,
                                     size_t n);
 
+/* What a backend calls at node_prepare: the key of (device, kernel, shape
+ * class of node) looked up as tern_tuning_lookup does; *params holds the
+ * built-in defaults on entry. */
+tern_tuning_match tern_tuning_lookup_node(const tern_tuning_db *db,
+                                          const tern_device_info *info,
+                                          const char *kernel,
+                                          const tern_exec_node *node,
+                                          tern_tuning_params *params);
+
 /* The database file used when neither a path nor TERN_TUNING_DB is given:
  * $XDG_CACHE_HOME/tern/tuning.json or ~/.cache/tern/tuning.json. Returns
  * false when no home directory is known. */
@@ -194,6 +203,9 @@ struct tern_tunable {
                      const size_t *offsets, tern_err *err);
   void (*release)(tern_device *dev, void *prepared);
 };
+
+/* The built-in defaults of a tunable as parameters. */
+void tern_tunable_defaults(const tern_tunable *t, tern_tuning_params *p);
 
 /* ------------------------------------------------------------- tuner */
 

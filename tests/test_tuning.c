@@ -335,6 +335,28 @@ Test(tuning_db, arch_and_shape_class) {
   n.in[1].shape[1] = 1000;
   char c[64];
   n.in[1].dtype = TERN_DTYPE_TERNARY;
+  /* the backend's one-call lookup finds an entry for this node's class */
+  tern_tuning_db *db;
+  tern_err err;
+  tern_tuning_db_create(&db, &err);
+  tern_tuning_entry e;
+  memset(&e, 0, sizeof e);
+  tern_tuning_key_for_device(&in, "gemv", "ternary_m1_k1024_n64", &e.key);
+  tern_tuning_params_set(&e.params, "wg", 128, NULL);
+  e.time_us = 1;
+  cr_assert_eq(tern_tuning_db_put(db, &e, &err), TERN_OK, "%s", err.msg);
+  tern_tuning_params p = {0};
+  tern_tuning_params_set(&p, "wg", 64, NULL);
+  cr_assert_eq(tern_tuning_lookup_node(db, &in, "gemv", &n, &p),
+               TERN_TUNING_DEVICE);
+  cr_assert_eq(tern_tuning_params_get(&p, "wg", 0), 128);
+  n.in[0].shape[0] = 9; /* another class: the defaults stay */
+  tern_tuning_params_set(&p, "wg", 64, NULL);
+  cr_assert_eq(tern_tuning_lookup_node(db, &in, "gemv", &n, &p),
+               TERN_TUNING_DEFAULT);
+  cr_assert_eq(tern_tuning_params_get(&p, "wg", 0), 64);
+  n.in[0].shape[0] = 1;
+  tern_tuning_db_destroy(db);
   cr_assert_str_eq(tern_tuning_shape_class(&n, c, sizeof c),
                    "ternary_m1_k1024_n64");
   n.in[0].shape[0] = 50;
