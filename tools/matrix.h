@@ -37,8 +37,12 @@ typedef struct mx_options {
   uint64_t seed;
   int threads;
   bool quick;
-  bool strict;         /* exit 1 when a quantized cell is not bit-exact/fails */
-  bool json;           /* the report's JSON on stdout */
+  bool strict; /* exit 1 when a quantized cell is not bit-exact/fails */
+  bool json;   /* the report's JSON on stdout */
+  const char *train_models[MX_MAX_LIST]; /* trained with --data (mlp) */
+  int n_train_models;
+  int64_t train_steps; /* per training mode */
+  int train_samples;   /* test images the trained rows are checked on */
   bool no_isolate;     /* run cells in this process (debugging) */
   double cell_timeout; /* seconds before a cell is killed */
 } mx_options;
@@ -128,6 +132,21 @@ int mx_compare(const mx_report *r, const char *baseline, FILE *out);
 tern_status mx_build_model(const char *spec, const char *precision,
                            uint64_t seed, tern_graph **out, char *why,
                            size_t why_n);
+/* Training-mode rows: the model trained in fp32, then PTQ, QAT and
+ * distilled (mixed precision), each exported as a graph (caller destroys g;
+ * g NULL with why set when that mode failed). */
+typedef struct mx_trained {
+  char mode[16];      /* fp32, ptq, qat, distill */
+  char precision[16]; /* fp32, mixed */
+  tern_graph *g;
+  double trainer_accuracy; /* the trainer's own evaluation, 0..1 */
+  char why[256];
+} mx_trained;
+bool mx_train_available(void);
+/* Returns the rows filled (0 with why when training is impossible). */
+int mx_train_modes(const mx_options *o, const char *model, mx_trained *out,
+                   int max, char *why, size_t wn);
+
 /* The built-in model list of this build ("mlp lenet5 ..."). */
 int mx_default_models(const char **names, int max, bool quick);
 

@@ -97,6 +97,9 @@ static json_object *report_obj(const mx_report *r) {
   add(cfg, "time_s", json_object_new_double(o->time_s));
   add(cfg, "tune_budget_s", json_object_new_double(o->tune_budget));
   add(cfg, "data", o->data ? json_object_new_string(o->data) : NULL);
+  add(cfg, "train_models", str_list(o->train_models, o->n_train_models));
+  add(cfg, "train_steps", json_object_new_int64(o->train_steps));
+  add(cfg, "train_samples", json_object_new_int(o->train_samples));
   add(cfg, "seed", json_object_new_int64((int64_t)o->seed));
   add(root, "config", cfg);
   json_object *devs = json_object_new_array();

@@ -179,16 +179,20 @@ static bool mnist(samples *s, const char *dir, int n, char *why, size_t wn) {
     free(lab);
     return false;
   }
-  if ((uint32_t)n > count)
-    n = (int)count;
+  /* the last tenth: the images the training rows never trained on */
+  uint32_t first = count - count / 10;
+  if (count / 10 == 0)
+    first = 0;
+  if ((uint32_t)n > count - first)
+    n = (int)(count - first);
   s->n = n;
   s->elems = 784;
   s->x = malloc((size_t)n * 784 * sizeof(float));
   s->labels = malloc((size_t)n * sizeof(int));
   for (size_t i = 0; s->x && i < (size_t)n * 784; i++)
-    s->x[i] = img[16 + i] / 255.0f;
+    s->x[i] = img[16 + (size_t)first * 784 + i] / 255.0f;
   for (int i = 0; s->labels && i < n; i++)
-    s->labels[i] = lab[8 + i];
+    s->labels[i] = lab[8 + first + (uint32_t)i];
   snprintf(s->kind, sizeof s->kind, "mnist");
   free(img);
   free(lab);
@@ -471,8 +475,9 @@ static void progress(mx_job *j, const mx_cell *c) {
 
 /* All devices for one graph. */
 static void run_graph(mx_job *j, const char *model, const char *source,
-                      const char *precision, const tern_graph *g,
-                      const char *build_error) {
+                      const char *mode, const char *precision,
+                      const tern_graph *g, const char *build_error,
+                      int n_samples) {
   const mx_options *o = j->o;
   mx_report *r = j->r;
   samples sm;
@@ -502,14 +507,14 @@ static void run_graph(mx_job *j, const char *model, const char *source,
         elems *= (size_t)ti.shape[i];
       bool real = false;
       if (o->data && elems == 784) {
-        real = mnist(&sm, o->data, o->samples, why, sizeof why);
+        real = mnist(&sm, o->data, n_samples, why, sizeof why);
         if (!real)
           fprintf(stderr, "tern matrix: warning: %s; using synthetic inputs\n",
                   why);
         why[0] = 0;
       }
       if (!real)
-        synthetic(&sm, o->samples, elems, o->seed);
+        synthetic(&sm, n_samples, elems, o->seed);
       tern_session *rs = NULL;
       tern_status s = open_session(j->ctx, g, NULL, o->batch, true, &rs);
       if (!s)
@@ -535,6 +540,7 @@ static void run_graph(mx_job *j, const char *model, const char *source,
     snprintf(c->model, sizeof c->model, "%s", model);
     snprintf(c->source, sizeof c->source, "%s", source);
     snprintf(c->precision, sizeof c->precision, "%s", precision);
+    snprintf(c->mode, sizeof c->mode, "%s", mode);
     snprintf(c->device, sizeof c->device, "%s", r->devices[d].id);
     snprintf(c->backend, sizeof c->backend, "%s", r->devices[d].backend);
     snprintf(c->device_name, sizeof c->device_name, "%s", r->devices[d].name);
@@ -689,26 +695,42 @@ static void tuning_rows(mx_job *j) {
 
 /* ------------------------------------------------------------- training */
 static void training_rows(mx_job *j, const char *model) {
-  /* The training tools (train/qat/distill/ptq) have no library API in
-   * this build yet: the rows say so instead of silently vanishing. */
   static const char *const modes[] = {"fp32", "ptq", "qat", "distill"};
-  for (int m = 0; m < 4; m++) {
-    mx_cell *c = new_cell(j->r);
-    if (!c)
-      return;
-    snprintf(c->model, sizeof c->model, "%s", model);
-    snprintf(c->source, sizeof c->source, "zoo");
-    snprintf(c->precision, sizeof c->precision, "%s",
-             m == 0 ? "fp32" : "ternary");
-    snprintf(c->mode, sizeof c->mode, "%s", modes[m]);
-    snprintf(c->device, sizeof c->device, "cpu:0");
-    snprintf(c->backend, sizeof c->backend, "cpu");
-    snprintf(c->input, sizeof c->input, "mnist");
-    c->batch = j->o->batch;
-    cell_fail(c, MX_NOT_AVAILABLE,
-              "training accuracy rows need the training tools "
-              "(train/qat/distill/ptq), which are not in this build");
-    progress(j, c);
+  mx_trained t[4];
+  memset(t, 0, sizeof t);
+  char why[320] = "";
+  int n = mx_train_modes(j->o, model, t, 4, why, sizeof why);
+  if (n == 0) {
+    /* nothing trained: one row per mode says why instead of vanishing */
+    for (int m = 0; m < 4; m++) {
+      mx_cell *c = new_cell(j->r);
+      if (!c)
+        return;
+      snprintf(c->model, sizeof c->model, "%s", model);
+      snprintf(c->source, sizeof c->source, "trained");
+      snprintf(c->precision, sizeof c->precision, "%s",
+               m == 0 ? "fp32" : "mixed");
+      snprintf(c->mode, sizeof c->mode, "%s", modes[m]);
+      snprintf(c->device, sizeof c->device, "cpu:0");
+      snprintf(c->backend, sizeof c->backend, "cpu");
+      snprintf(c->input, sizeof c->input, "mnist");
+      c->batch = j->o->batch;
+      cell_fail(c, mx_train_available() ? MX_FAILED : MX_NOT_AVAILABLE, "%s",
+                why);
+      progress(j, c);
+    }
+    j->cells_total -= 4 * j->r->n_devices - 4;
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    if (t[i].g)
+      fprintf(stderr,
+              "%s %s: trainer accuracy %.2f%% on the held-out "
+              "images\n",
+              model, t[i].mode, t[i].trainer_accuracy * 100);
+    run_graph(j, model, "trained", t[i].mode, t[i].precision, t[i].g, t[i].why,
+              j->o->train_samples);
+    tern_graph_destroy(t[i].g);
   }
 }
 
@@ -809,7 +831,7 @@ int mx_run(const mx_options *o, mx_report *r) {
   fprintf(stderr, "\n");
   mx_job j = {o, r, ctx, 0, 0};
   j.cells_total = (o->n_models * o->n_precisions + o->n_files) * r->n_devices +
-                  (o->data ? 4 * o->n_models : 0);
+                  (o->data ? 4 * o->n_train_models * r->n_devices : 0);
   tuning_rows(&j);
   for (int m = 0; m < o->n_models; m++)
     for (int p = 0; p < o->n_precisions; p++) {
@@ -817,7 +839,8 @@ int mx_run(const mx_options *o, mx_report *r) {
       char why[320] = "";
       mx_build_model(o->models[m], o->precisions[p], o->seed, &g, why,
                      sizeof why);
-      run_graph(&j, o->models[m], "zoo", o->precisions[p], g, why);
+      run_graph(&j, o->models[m], "zoo", "inference", o->precisions[p], g, why,
+                o->samples);
       tern_graph_destroy(g);
     }
   for (int f = 0; f < o->n_files; f++) {
@@ -829,12 +852,13 @@ int mx_run(const mx_options *o, mx_report *r) {
     else if (tern_graph_load(o->files[f], NULL, &g))
       snprintf(why, sizeof why, "%s", tern_last_error());
     const char *base = strrchr(o->files[f], '/');
-    run_graph(&j, base ? base + 1 : o->files[f], "file", "file", g, why);
+    run_graph(&j, base ? base + 1 : o->files[f], "file", "inference", "file", g,
+              why, o->samples);
     tern_graph_destroy(g);
   }
   if (o->data)
-    for (int m = 0; m < o->n_models; m++)
-      training_rows(&j, o->models[m]);
+    for (int m = 0; m < o->n_train_models; m++)
+      training_rows(&j, o->train_models[m]);
   tern_context_destroy(ctx);
   r->elapsed_s = now_s() - start;
   return 0;
