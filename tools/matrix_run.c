@@ -460,9 +460,11 @@ static void progress(mx_job *j, const mx_cell *c) {
   j->cell_no++;
   if (c->status == MX_OK)
     fprintf(stderr,
-            "[%d/%d] %s %s %s: ok%s, agreement %.0f%%, batch 1 %.3f ms, "
+            "[%d/%d] %s %s%s%s %s: ok%s, agreement %.0f%%, batch 1 %.3f ms, "
             "batch %lld %.0f samples/s\n",
-            j->cell_no, j->cells_total, c->model, c->precision, c->device,
+            j->cell_no, j->cells_total, c->model, c->precision,
+            strcmp(c->mode, "inference") ? " " : "",
+            strcmp(c->mode, "inference") ? c->mode : "", c->device,
             c->bit_exact ? ", bit-exact" : "", c->agreement * 100,
             c->lat1_median_ms, (long long)c->batch, c->throughput_sps);
   else
