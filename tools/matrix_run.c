@@ -736,6 +736,55 @@ static void training_rows(mx_job *j, const char *model) {
   }
 }
 
+typedef struct train_arg {
+  mx_job *j;
+  const char *model;
+} train_arg;
+
+/* In a child: training (a hang or crash in the trainer must not take the
+ * report with it) and the trained graphs' cells, written back raw. */
+static void train_child(void *arg, int fd) {
+  train_arg *a = arg;
+  int first = a->j->r->n_cells;
+  training_rows(a->j, a->model);
+  for (int i = first; i < a->j->r->n_cells; i++)
+    mx_write_all(fd, &a->j->r->cells[i], sizeof(mx_cell));
+}
+
+static void training_rows_isolated(mx_job *j, const char *model) {
+  train_arg a = {j, model};
+  mx_buf res = {0};
+  char why[256];
+  /* generous: the steps of four trainings on two cores, then the cells */
+  double limit = 600 + (double)j->o->train_steps * 4 * 0.5;
+  if (mx_isolated(train_child, &a, !j->o->no_isolate, limit, &res, why,
+                  sizeof why) == 0 &&
+      res.n % sizeof(mx_cell) == 0) {
+    for (size_t k = 0; k < res.n / sizeof(mx_cell); k++) {
+      mx_cell *c = new_cell(j->r);
+      if (c)
+        memcpy(c, res.p + k * sizeof(mx_cell), sizeof *c);
+    }
+    if (!j->o->no_isolate)
+      j->cell_no += (int)(res.n / sizeof(mx_cell));
+  } else {
+    mx_cell *c = new_cell(j->r);
+    if (c) {
+      snprintf(c->model, sizeof c->model, "%s", model);
+      snprintf(c->source, sizeof c->source, "trained");
+      snprintf(c->precision, sizeof c->precision, "fp32");
+      snprintf(c->mode, sizeof c->mode, "fp32");
+      snprintf(c->device, sizeof c->device, "cpu:0");
+      snprintf(c->backend, sizeof c->backend, "cpu");
+      snprintf(c->input, sizeof c->input, "mnist");
+      c->batch = j->o->batch;
+      cell_fail(c, MX_FAILED, "training: %s", why);
+      progress(j, c);
+    }
+  }
+  mx_buf_free(&res);
+}
+
 /* ------------------------------------------------------------- driver */
 /* In a child: every device of every backend (count, then the infos). */
 static void probe_child(void *arg, int fd) {
@@ -860,7 +909,7 @@ int mx_run(const mx_options *o, mx_report *r) {
   }
   if (o->data)
     for (int m = 0; m < o->n_train_models; m++)
-      training_rows(&j, o->train_models[m]);
+      training_rows_isolated(&j, o->train_models[m]);
   tern_context_destroy(ctx);
   r->elapsed_s = now_s() - start;
   return 0;
