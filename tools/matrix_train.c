@@ -63,12 +63,12 @@ static void add_row(tt_net *net, const tt_dataset *test, tt_qmode qmode,
   tern_err_clear(&err);
   tt_eval_result ev;
   if (tt_evaluate(net, test, qmode, 256, &ev, &err)) {
-    snprintf(t->why, sizeof t->why, "evaluating: %s", err.msg);
+    snprintf(t->why, sizeof t->why, "evaluating: %.200s", err.msg);
     return;
   }
   t->trainer_accuracy = ev.accuracy / 100.0;
   if (tt_net_to_graph(net, &t->g, &err)) {
-    snprintf(t->why, sizeof t->why, "exporting: %s", err.msg);
+    snprintf(t->why, sizeof t->why, "exporting: %.200s", err.msg);
     t->g = NULL;
   }
 }
