@@ -4,6 +4,8 @@
  * (a small JSON-Schema validator below), CSV/Markdown/HTML written, the HTML
  * rendered by headless Chromium when installed, --compare, usage errors, and
  * the tuner's CLI with its database files. */
+#include "testutil.h"
+
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 #include <math.h>
@@ -500,6 +502,59 @@ Test(matrix, crashing_and_hanging_cells_are_contained) {
   json_object *c = json_object_array_get_idx(field(doc, "cells"), 0);
   cr_assert_str_eq(json_object_get_string(field(c, "status")), "failed");
   cr_assert(strstr(json_object_get_string(field(c, "reason")), "timed out"));
+  json_object_put(doc);
+  sh("rm -rf %s", d);
+  free(d);
+}
+
+/* A .tern file given on the command line is a model of its own; a corrupt
+ * one is a failed cell naming the problem. */
+Test(matrix, tern_files) {
+  const char *bin = tern_bin();
+  char *d = tmpdir();
+  tern_graph *g;
+  cr_assert_eq(tern_graph_create(&g), TERN_OK);
+  tu_rng r;
+  tu_seed(&r, 3);
+  int64_t xs[2] = {1, 64}, ws[2] = {10, 64};
+  int x, y;
+  cr_assert_eq(tern_graph_add_input(g, "x", 2, xs, &x), TERN_OK);
+  int w = tu_add_weight(g, &r, "w", TERN_DTYPE_TERNARY, 2, ws, 1, false);
+  tern_node_desc nd = {sizeof nd};
+  nd.op = TERN_OP_LINEAR;
+  nd.n_inputs = 2;
+  nd.inputs[0] = x;
+  nd.inputs[1] = w;
+  cr_assert_eq(tern_graph_add_node(g, &nd, &y), TERN_OK);
+  cr_assert_eq(tern_graph_add_output(g, y), TERN_OK);
+  char p[512], bad[512];
+  snprintf(p, sizeof p, "%s/tiny.tern", d);
+  cr_assert_eq(tern_graph_save(g, p, NULL), TERN_OK, "%s", tern_last_error());
+  tern_graph_destroy(g);
+  snprintf(bad, sizeof bad, "%s/bad.tern", d);
+  sh("head -c 40 %s > %s", p, bad);
+  cr_assert_eq(sh("%s matrix --quick %s %s --devices cpu:0 --out %s/r > "
+                  "/dev/null 2>&1",
+                  bin, p, bad, d),
+               0);
+  snprintf(p, sizeof p, "%s/r/matrix.json", d);
+  json_object *doc = json_object_from_file(p);
+  cr_assert_not_null(doc);
+  json_object *cells = field(doc, "cells");
+  cr_assert_eq(json_object_array_length(cells), 2);
+  json_object *c0 = json_object_array_get_idx(cells, 0);
+  json_object *c1 = json_object_array_get_idx(cells, 1);
+  cr_assert_str_eq(json_object_get_string(field(c0, "model")), "tiny.tern");
+  cr_assert_str_eq(json_object_get_string(field(c0, "source")), "file");
+  cr_assert_str_eq(json_object_get_string(field(c0, "status")), "ok", "%s",
+                   json_object_get_string(field(c0, "reason")));
+  cr_assert(json_object_get_boolean(field(c0, "bit_exact")));
+  cr_assert(json_object_get_boolean(field(c0, "quantized")));
+  cr_assert_str_eq(json_object_get_string(field(c1, "status")), "failed");
+  cr_assert(strstr(json_object_get_string(field(c1, "reason")), "bad.tern"),
+            "%s", json_object_get_string(field(c1, "reason")));
+  char err[512];
+  cr_assert(valid_doc(doc, err, sizeof err), "%s", err);
   json_object_put(doc);
   sh("rm -rf %s", d);
   free(d);

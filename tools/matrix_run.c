@@ -17,11 +17,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* .tern loading lives with the file I/O work; until it is linked in, files
- * given to the matrix report "not in this build" instead of failing the
- * link. (Weak: any strong reference elsewhere in the tool pulls it in.) */
-#pragma weak tern_graph_load
-
 const char *mx_status_name(mx_status s) {
   switch (s) {
   case MX_OK:
@@ -897,10 +892,7 @@ int mx_run(const mx_options *o, mx_report *r) {
   for (int f = 0; f < o->n_files; f++) {
     tern_graph *g = NULL;
     char why[320] = "";
-    if (!tern_graph_load)
-      snprintf(why, sizeof why,
-               "loading .tern files is not available in this build");
-    else if (tern_graph_load(o->files[f], NULL, &g))
+    if (tern_graph_load(o->files[f], NULL, &g))
       snprintf(why, sizeof why, "%s", tern_last_error());
     const char *base = strrchr(o->files[f], '/');
     run_graph(&j, base ? base + 1 : o->files[f], "file", "inference", "file", g,
