@@ -605,3 +605,71 @@ Test(tuner, cpu_linear_q_is_exact_and_stored) {
   tern_tuning_db_destroy(db);
   tern_context_destroy(ctx);
 }
+
+/* ------------------------------------------------------ out of memory */
+static long g_allocs, g_fail_at = -1, g_live;
+static void *count_malloc(void *u, size_t n) {
+  if (g_fail_at >= 0 && g_allocs++ >= g_fail_at)
+    return NULL;
+  g_live++;
+  return malloc(n);
+}
+static void *count_realloc(void *u, void *p, size_t n) {
+  if (g_fail_at >= 0 && g_allocs++ >= g_fail_at)
+    return NULL;
+  if (!p)
+    g_live++;
+  return realloc(p, n);
+}
+static void count_free(void *u, void *p) {
+  if (p)
+    g_live--;
+  free(p);
+}
+
+Test(tuning_db, every_allocation_failure_is_clean) {
+  /* a database text with enough entries to grow the array twice */
+  tern_tuning_db *src;
+  tern_err err;
+  cr_assert_eq(tern_tuning_db_create(&src, &err), TERN_OK);
+  for (int i = 0; i < 40; i++) {
+    char shape[32];
+    snprintf(shape, sizeof shape, "n%d", 1 << (i % 20));
+    tern_tuning_entry e =
+        mk_entry(i < 20 ? "a" : "b", "x", "1", shape, i + 1, 10 + i);
+    cr_assert_eq(tern_tuning_db_put(src, &e, &err), TERN_OK);
+  }
+  char *text = tern_tuning_db_to_json(src, &err);
+  cr_assert_not_null(text);
+  const char *path = tmp_path("oom");
+  tern_allocator a = {count_malloc, count_realloc, count_free, NULL};
+  cr_assert_eq(tern_set_allocator(&a), TERN_OK);
+  int ok = 0;
+  for (long fail = 0; fail < 200 && !ok; fail++) {
+    g_fail_at = fail;
+    g_allocs = 0;
+    g_live = 0;
+    tern_tuning_db *db = NULL, *dst = NULL;
+    tern_status s = tern_tuning_db_parse(text, strlen(text), "t", &db, &err);
+    if (!s)
+      s = tern_tuning_db_create(&dst, &err);
+    if (!s)
+      s = tern_tuning_db_merge(dst, db, NULL, NULL, &err);
+    if (!s)
+      s = tern_tuning_db_save(dst, path, &err);
+    tern_tuning_db_destroy(db);
+    tern_tuning_db_destroy(dst);
+    cr_expect_eq(g_live, 0, "leak after failing allocation %ld", fail);
+    if (s == TERN_OK)
+      ok = 1;
+    else
+      cr_expect_eq(s, TERN_ERR_OUT_OF_MEMORY, "allocation %ld: %s", fail,
+                   err.msg);
+  }
+  g_fail_at = -1;
+  tern_set_allocator(NULL);
+  cr_assert(ok, "never succeeded");
+  free(text);
+  tern_tuning_db_destroy(src);
+  unlink(path);
+}
