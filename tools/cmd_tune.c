@@ -416,10 +416,11 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
       (void)d;
     }
     free(res);
+    /* saved after every device: a crash later keeps what was found */
+    if (!a->dry_run && path && stored > 0 && save(db, path))
+      rc = 1;
   }
   bool write = !a->dry_run && path && stored > 0;
-  if (write && save(db, path))
-    rc = 1;
   json_object_object_add(root, "tuning_db",
                          path ? json_object_new_string(path) : NULL);
   json_object_object_add(root, "saved", json_object_new_boolean(write && !rc));
