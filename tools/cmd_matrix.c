@@ -50,6 +50,7 @@ static const char k_help[] =
     "  --no-isolate         run cells in this process, not in a child\n"
     "                       each (a crashing driver then ends the run)\n"
     "  --json               also print the report's JSON on stdout\n"
+    "  -v, -q               more logging / no progress lines\n"
     "  -h, --help           this help\n"
     "\n"
     "Exit codes: 0 success, 1 failure, 2 usage error.\n";
@@ -175,8 +176,11 @@ int cmd_matrix(int argc, char **argv) {
       o.json = true;
     } else if (!strcmp(a, "--no-isolate")) {
       o.no_isolate = true;
-    } else if (!strcmp(a, "-v") || !strcmp(a, "-q")) {
-      /* verbosity is the main dispatcher's */
+    } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet") ||
+               !strcmp(a, "--verbose") ||
+               (a[0] == '-' && a[1] == 'v' &&
+                strspn(a + 1, "v") == strlen(a + 1))) {
+      /* verbosity: read by the dispatcher (tools/tern.c) */
     } else if (opt_value(argc, argv, &i, "--out", &v)) {
       if (!v || !*v)
         goto missing;

@@ -2,6 +2,7 @@
  * a time budget (only candidates that match the CPU reference can win) and
  * keep the winners in the tuning database; `list`, `export`, `import` and
  * `check` manage and share database files. */
+#include "cli_common.h"
 #include "core/context.h"
 #include "core/tuning.h"
 
@@ -33,6 +34,7 @@ static const char k_help[] =
     "  --seed N            candidate order (default fixed)\n"
     "  --dry-run           tune but do not write the database\n"
     "  --json              one JSON document on stdout\n"
+    "  -v, -q              more logging / no progress lines\n"
     "  -h, --help          this help\n"
     "\n"
     "Progress goes to stderr. Exit codes: 0 success, 1 failure, 2 usage.\n";
@@ -80,8 +82,11 @@ static int parse(int argc, char **argv, int first, tune_args *a) {
       a->json = true;
     else if (!strcmp(s, "--dry-run"))
       a->dry_run = true;
-    else if (!strcmp(s, "-v") || !strcmp(s, "-q"))
-      continue;
+    else if (!strcmp(s, "-q") || !strcmp(s, "--quiet") ||
+             !strcmp(s, "--verbose") ||
+             (s[0] == '-' && s[1] == 'v' &&
+              strspn(s + 1, "v") == strlen(s + 1)))
+      continue; /* verbosity: read by the dispatcher (tools/tern.c) */
     else if (value_of(argc, argv, &i, "--device", &v)) {
       if (!v || !*v || a->n_devices >= 32)
         return usage("--device needs a device id%s", "");
@@ -288,6 +293,8 @@ typedef struct prog {
 
 static void on_progress(void *user, const tern_tune_progress *p) {
   (void)user;
+  if (cli_verbosity() < 1)
+    return;
   char cfg[160];
   tern_tuning_params_str(p->cfg, cfg, sizeof cfg);
   fprintf(stderr, "[%s %5.1fs] %s %s (%d/%d) candidate %d/%d %s: ", p->device,

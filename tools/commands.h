@@ -10,7 +10,9 @@
   X("model", cmd_model, "create a zoo model file, or list the zoo")            \
   X("inspect", cmd_inspect, "show a .tern file's layers, sizes, compression")  \
   X("run", cmd_run, "run a model on a device; latency, outputs, accuracy")     \
-  X("quantize", cmd_quantize, "convert f32 weights to int8/ternary/mixed")
+  X("quantize", cmd_quantize, "convert f32 weights to int8/ternary/mixed")     \
+  X("tune", cmd_tune, "autotune device kernels; manage the tuning database")   \
+  X("matrix", cmd_matrix, "benchmark matrix: models x precisions x devices")
 
 #define TERN_COMMAND_DECL_(name, fn, help) int fn(int argc, char **argv);
 TERN_COMMANDS(TERN_COMMAND_DECL_)

@@ -4,6 +4,7 @@
  * the larger batch, throughput, memory; optional tuning first. */
 #include "matrix.h"
 
+#include "cli_common.h"
 #include "core/context.h"
 #include "core/tuning.h"
 
@@ -453,6 +454,8 @@ static void cell_child(void *arg, int fd) {
 
 static void progress(mx_job *j, const mx_cell *c) {
   j->cell_no++;
+  if (cli_verbosity() < 1)
+    return;
   if (c->status == MX_OK)
     fprintf(stderr,
             "[%d/%d] %s %s%s%s %s: ok%s, agreement %.0f%%, batch 1 %.3f ms, "
@@ -567,6 +570,8 @@ static void run_graph(mx_job *j, const char *model, const char *source,
 /* ------------------------------------------------------------- tuning */
 static void tune_progress(void *user, const tern_tune_progress *p) {
   (void)user;
+  if (cli_verbosity() < 1)
+    return;
   if (p->candidate == p->candidates || p->candidate % 8 == 1)
     fprintf(stderr,
             "tune %s %s %s [%d/%d] candidate %d/%d: best %.1f us (%.0f s)\n",
@@ -871,10 +876,12 @@ int mx_run(const mx_options *o, mx_report *r) {
     }
   }
   mx_buf_free(&probe);
-  fprintf(stderr, "tern matrix: %d device(s):", r->n_devices);
-  for (int i = 0; i < r->n_devices; i++)
-    fprintf(stderr, " %s (%s)", r->devices[i].id, r->devices[i].name);
-  fprintf(stderr, "\n");
+  if (cli_verbosity() >= 1) {
+    fprintf(stderr, "tern matrix: %d device(s):", r->n_devices);
+    for (int i = 0; i < r->n_devices; i++)
+      fprintf(stderr, " %s (%s)", r->devices[i].id, r->devices[i].name);
+    fprintf(stderr, "\n");
+  }
   mx_job j = {o, r, ctx, 0, 0};
   j.cells_total = (o->n_models * o->n_precisions + o->n_files) * r->n_devices +
                   (o->data ? 4 * o->n_train_models * r->n_devices : 0);
