@@ -291,7 +291,7 @@ Test(matrix, schema_validator_can_fail) {
       "[\"fp32\"],\"batch\":4,\"samples\":8,\"time_s\":0.1,\"tune_budget_s\":"
       "0,\"data\":null,\"train_models\":[],\"train_steps\":1,"
       "\"train_samples\":1,\"seed\":1},\"devices\":[],\"cells\":[],\"tuning\":["
-      "],"
+      "],\"warnings\":[],"
       "\"summary\":{\"cells\":0,\"ok\":0,\"failed\":0,\"other\":0,"
       "\"quantized_cells\":0,\"quantized_bit_exact\":0,\"elapsed_s\":1}}";
   char err[512];

@@ -107,7 +107,16 @@ typedef struct mx_report {
   mx_tuning_row *tuning;
   int n_tuning, cap_tuning;
   double elapsed_s;
+  char warnings[8][256]; /* what the report should say besides cells */
+  int n_warnings;
 } mx_report;
+
+/* Print a warning on stderr and keep it for the report. */
+void mx_warn(mx_report *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* Run the matrix (progress on stderr). Returns 0, or 1 with a message
  * printed when nothing could run at all. */

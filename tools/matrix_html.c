@@ -212,6 +212,11 @@ int mx_write_html(const mx_report *r, const char *path, const char *chartjs,
     mx_printf(&b, " (install Debian's libjs-chart.js). The tables below hold "
                   "every number.</p>\n");
   }
+  for (int i = 0; i < r->n_warnings; i++) {
+    mx_printf(&b, "<p class=\"warn\">Warning: ");
+    html_str(&b, r->warnings[i]);
+    mx_printf(&b, "</p>\n");
+  }
   mx_printf(&b, "<h2>Devices</h2>\n<table><tr><th>id</th><th>name</th>"
                 "<th>vendor</th><th>driver</th><th>features</th></tr>\n");
   for (int i = 0; i < r->n_devices; i++) {

@@ -149,6 +149,10 @@ static json_object *report_obj(const mx_report *r) {
     json_object_array_add(tun, x);
   }
   add(root, "tuning", tun);
+  json_object *warn = json_object_new_array();
+  for (int i = 0; i < r->n_warnings; i++)
+    json_object_array_add(warn, json_object_new_string(r->warnings[i]));
+  add(root, "warnings", warn);
   json_object *sum = json_object_new_object();
   add(sum, "cells", json_object_new_int(r->n_cells));
   add(sum, "ok", json_object_new_int(ok));

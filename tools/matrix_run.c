@@ -39,6 +39,17 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+void mx_warn(mx_report *r, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "tern matrix: warning: %s\n", msg);
+  if (r->n_warnings < 8)
+    snprintf(r->warnings[r->n_warnings++], sizeof r->warnings[0], "%s", msg);
+}
+
 static mx_cell *new_cell(mx_report *r) {
   if (r->n_cells == r->cap_cells) {
     int cap = r->cap_cells ? r->cap_cells * 2 : 64;
@@ -647,8 +658,7 @@ static void tuning_rows(mx_job *j) {
     int n = 0;
     if (mx_isolated(tune_child, &a, !o->no_isolate, o->tune_budget + 120, &res,
                     why, sizeof why))
-      fprintf(stderr, "tern matrix: warning: tuning %s: %s\n", r->devices[d].id,
-              why);
+      mx_warn(r, "tuning %s: %s", r->devices[d].id, why);
     else if (res.n >= sizeof n)
       memcpy(&n, res.p, sizeof n);
     if (n < 0 || res.n != sizeof n + (size_t)n * sizeof(mx_tuning_row))
@@ -787,11 +797,16 @@ static void training_rows_isolated(mx_job *j, const char *model) {
 
 /* ------------------------------------------------------------- driver */
 /* In a child: every device of every backend (count, then the infos). */
+typedef struct probe_arg {
+  const mx_options *o;
+  const char *backends; /* NULL: every backend */
+} probe_arg;
+
 static void probe_child(void *arg, int fd) {
-  const mx_options *o = arg;
+  probe_arg *a = arg;
   tern_context *ctx = NULL;
   int n = -1;
-  if (open_context(o, NULL, &ctx)) {
+  if (open_context(a->o, a->backends, &ctx)) {
     fprintf(stderr, "tern matrix: error: %s\n", tern_last_error());
     mx_write_all(fd, &n, sizeof n);
     return;
@@ -808,6 +823,37 @@ static void probe_child(void *arg, int fd) {
   tern_context_destroy(ctx);
 }
 
+/* Devices of `backends` into out (appending those of that backend only when
+ * only_backend is set). Returns -1 when probing crashed or hung (why set),
+ * -2 when the child reported an error it printed, else the count added. */
+static int probe(const mx_options *o, const char *backends, mx_buf *out,
+                 char *why, size_t wn) {
+  probe_arg a = {o, backends};
+  mx_buf res = {0};
+  int nd = 0;
+  if (mx_isolated(probe_child, &a, !o->no_isolate, 120, &res, why, wn)) {
+    mx_buf_free(&res);
+    return -1;
+  }
+  if (res.n >= sizeof nd)
+    memcpy(&nd, res.p, sizeof nd);
+  if (nd < 0 || res.n != sizeof nd + (size_t)nd * sizeof(tern_device_info)) {
+    mx_buf_free(&res);
+    return -2;
+  }
+  int added = 0;
+  for (int i = 0; i < nd; i++) {
+    const tern_device_info *di =
+        (const tern_device_info *)(res.p + sizeof nd) + i;
+    if (backends && strcmp(di->backend, backends))
+      continue; /* the CPU comes with every context: keep it once */
+    mx_append(out, (const char *)di, sizeof *di);
+    added++;
+  }
+  mx_buf_free(&res);
+  return added;
+}
+
 int mx_run(const mx_options *o, mx_report *r) {
   double start = now_s();
   memset(r, 0, sizeof *r);
@@ -819,21 +865,38 @@ int mx_run(const mx_options *o, mx_report *r) {
   if (gethostname(r->hostname, sizeof r->hostname) != 0)
     snprintf(r->hostname, sizeof r->hostname, "unknown");
   r->hostname[sizeof r->hostname - 1] = 0;
-  /* every backend is probed in a child: a driver that crashes while
-   * enumerating is reported, and this process never holds GPU state */
-  mx_buf probe = {0};
+  /* every backend is probed in a child, so this process never holds GPU
+   * state; when that crashes, each backend alone, and the ones that crash
+   * are left out with a warning instead of ending the run */
+  mx_buf probe_buf = {0};
   char why[256];
-  int nd = 0;
-  if (mx_isolated(probe_child, (void *)o, !o->no_isolate, 120, &probe, why,
-                  sizeof why)) {
-    fprintf(stderr, "tern matrix: error: probing devices: %s\n", why);
-    mx_buf_free(&probe);
+  int got = probe(o, NULL, &probe_buf, why, sizeof why);
+  if (got == -2) {
+    mx_buf_free(&probe_buf);
+    return 1; /* the child printed why (a broken tuning database, ...) */
+  }
+  if (got == -1) {
+    mx_warn(r, "probing all backends %s; probing them one by one", why);
+    static const char *const names[] = {"cpu", "vulkan", "opencl"};
+    for (int b = 0; b < 3; b++) {
+      char bwhy[256];
+      int k = probe(o, names[b], &probe_buf, bwhy, sizeof bwhy);
+      if (k < 0)
+        mx_warn(r, "backend %s left out: probing it %s", names[b],
+                k == -1 ? bwhy : "failed");
+    }
+  }
+  if (probe_buf.oom) {
+    mx_buf_free(&probe_buf);
     return 1;
   }
-  if (probe.n >= sizeof nd)
-    memcpy(&nd, probe.p, sizeof nd);
-  if (nd < 0 || probe.n != sizeof nd + (size_t)nd * sizeof(tern_device_info)) {
-    /* the child printed why (a broken tuning database, ...) */
+  int nd = (int)(probe_buf.n / sizeof(tern_device_info));
+  mx_buf probe = {0};
+  mx_append(&probe, (const char *)&nd, sizeof nd);
+  mx_append(&probe, probe_buf.p ? probe_buf.p : "", probe_buf.n);
+  mx_buf_free(&probe_buf);
+  if (probe.oom || nd == 0) {
+    fprintf(stderr, "tern matrix: error: no device could be probed\n");
     mx_buf_free(&probe);
     return 1;
   }

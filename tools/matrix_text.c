@@ -183,6 +183,11 @@ int mx_write_markdown(const mx_report *r, const char *path) {
             "**%d cells: %d ok, %d failed, %d unsupported or not available. "
             "Quantized cells bit-identical to the reference: %d of %d.**\n\n",
             r->n_cells, ok, failed, na, qexact, q);
+  for (int i = 0; i < r->n_warnings; i++) {
+    mx_printf(&b, "> warning: ");
+    md_str(&b, r->warnings[i]);
+    mx_printf(&b, "\n\n");
+  }
   mx_printf(&b, "## Devices\n\n| id | name | vendor | driver | features |\n"
                 "|---|---|---|---|---|\n");
   for (int i = 0; i < r->n_devices; i++) {
