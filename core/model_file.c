@@ -324,9 +324,11 @@ static tern_status parse_sections(lctx *c) {
     uint32_t got = tern_tf_crc(b + c->sec_off[i], (size_t)c->sec_len[i]);
     if (want != got)
       return CORRUPT(c, (size_t)c->sec_off[i],
-                     "%s section checksum mismatch (stored 0x%08x, computed "
-                     "0x%08x)",
-                     tern_tf_section_name[i], want, got);
+                     "%s section (bytes %llu..%llu) checksum mismatch "
+                     "(stored 0x%08x, computed 0x%08x)",
+                     tern_tf_section_name[i], (unsigned long long)c->sec_off[i],
+                     (unsigned long long)(c->sec_off[i] + c->sec_len[i] - 1),
+                     want, got);
   }
   return TERN_OK;
 }

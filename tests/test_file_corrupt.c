@@ -238,7 +238,7 @@ Test(file_corrupt, section_checksum) {
   layout L;
   parse_layout(b, n, &L);
   b[L.sec_off[1] + 2] ^= 0x10;
-  expect_fail(b, n, TERN_ERR_CORRUPT_FILE, "graph section checksum");
+  expect_fail(b, n, TERN_ERR_CORRUPT_FILE, "graph section (bytes");
   free(b);
 }
 
