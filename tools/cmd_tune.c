@@ -32,6 +32,8 @@ static const char k_help[] =
     "  --tuning-db PATH    database file (default: TERN_TUNING_DB, else\n"
     "                      $XDG_CACHE_HOME or ~/.cache/tern/tuning.json)\n"
     "  --seed N            candidate order (default fixed)\n"
+    "  --sample SECONDS    timing per candidate (default 0.02; longer is\n"
+    "                      steadier on a busy machine)\n"
     "  --dry-run           tune but do not write the database\n"
     "  --json              one JSON document on stdout\n"
     "  -v, -q              more logging / no progress lines\n"
@@ -45,6 +47,7 @@ typedef struct tune_args {
   const char *kernels[32];
   int n_kernels;
   double budget;
+  double sample_s;
   const char *db_path;
   const char *files[64];
   int n_files;
@@ -96,6 +99,11 @@ static int parse(int argc, char **argv, int first, tune_args *a) {
       a->budget = v ? strtod(v, &end) : 0;
       if (!v || *end || !(a->budget > 0 && a->budget <= 86400))
         return usage("--budget needs seconds in (0, 86400], not '%s'", v);
+    } else if (value_of(argc, argv, &i, "--sample", &v)) {
+      char *end;
+      a->sample_s = v ? strtod(v, &end) : 0;
+      if (!v || *end || !(a->sample_s > 0 && a->sample_s <= 60))
+        return usage("--sample needs seconds in (0, 60], not '%s'", v);
     } else if (value_of(argc, argv, &i, "--kernels", &v)) {
       if (!v || !*v)
         return usage("--kernels needs a list%s", "");
@@ -358,6 +366,7 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
     o.kernels = a->n_kernels ? a->kernels : NULL;
     o.n_kernels = a->n_kernels;
     o.seed = a->seed;
+    o.sample_s = a->sample_s;
     o.progress = on_progress;
     fprintf(stderr, "tuning %s (%s) for %.0f s\n", in->id, in->name,
             o.budget_s);
