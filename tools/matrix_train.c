@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #if defined(__has_include)
 #if __has_include("train/train.h")
@@ -42,11 +41,11 @@ int mx_train_modes(const mx_options *o, const char *model, mx_trained *out,
 /* Inner layers ternary, first and last int8: the usual deployment mix. */
 #define MX_QUANT_PRECISION "all=t,first=i8,last=i8"
 
+/* The training rows are small (300 steps of mlp take seconds): one thread,
+ * which also kept them clear of a thread-pool deadlock seen in the trainer
+ * of 2026-11-26 with two threads. --threads still applies when given. */
 static int threads_of(const mx_options *o) {
-  if (o->threads > 0)
-    return o->threads;
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int)n : 1;
+  return o->threads > 0 ? o->threads : 1;
 }
 
 /* Export net as a graph into out[*n] with its test accuracy. */
