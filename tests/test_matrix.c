@@ -560,6 +560,52 @@ Test(matrix, tern_files) {
   free(d);
 }
 
+/* --data: MNIST inputs, and the training rows (fp32, PTQ, QAT, distill) when
+ * the build has the training library, "not_available" otherwise. */
+Test(matrix, data_and_training_rows) {
+  const char *bin = tern_bin();
+  const char *mnist = tu_mnist_dir();
+  if (!mnist)
+    cr_skip_test("no MNIST files (TERN_MNIST_DIR)");
+  char *d = tmpdir();
+  cr_assert_eq(sh("%s matrix --quick --models mlp --precisions ternary "
+                  "--devices cpu:0 --data %s --train-steps 40 --out %s/r > "
+                  "/dev/null 2> %s/err.txt",
+                  bin, mnist, d, d),
+               0, "see %s/err.txt", d);
+  char p[512];
+  snprintf(p, sizeof p, "%s/r/matrix.json", d);
+  json_object *doc = json_object_from_file(p);
+  cr_assert_not_null(doc);
+  char err[512];
+  cr_assert(valid_doc(doc, err, sizeof err), "%s", err);
+  json_object *cells = field(doc, "cells");
+  cr_assert_eq(json_object_array_length(cells), 5);
+  json_object *c = json_object_array_get_idx(cells, 0);
+  cr_assert_str_eq(json_object_get_string(field(c, "input")), "mnist");
+  cr_assert_not_null(field(c, "accuracy"));
+  static const char *const modes[] = {"fp32", "ptq", "qat", "distill"};
+  for (int i = 1; i < 5; i++) {
+    c = json_object_array_get_idx(cells, i);
+    cr_assert_str_eq(json_object_get_string(field(c, "mode")), modes[i - 1]);
+    cr_assert_str_eq(json_object_get_string(field(c, "source")), "trained");
+    const char *st = json_object_get_string(field(c, "status"));
+    if (!strcmp(st, "not_available")) {
+      cr_assert(strstr(json_object_get_string(field(c, "reason")), "training"));
+      continue;
+    }
+    cr_assert_str_eq(st, "ok", "%s: %s", modes[i - 1],
+                     json_object_get_string(field(c, "reason")));
+    cr_assert(json_object_get_boolean(field(c, "bit_exact")));
+    /* 40 steps are enough to beat chance (10 %) by far */
+    cr_assert_gt(json_object_get_double(field(c, "accuracy")), 0.3, "%s",
+                 modes[i - 1]);
+  }
+  json_object_put(doc);
+  sh("rm -rf %s", d);
+  free(d);
+}
+
 Test(tune, cli_tunes_and_manages_the_database) {
   const char *bin = tern_bin();
   char *d = tmpdir();
