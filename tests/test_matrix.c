@@ -569,7 +569,7 @@ Test(matrix, data_and_training_rows) {
     cr_skip_test("no MNIST files (TERN_MNIST_DIR)");
   char *d = tmpdir();
   cr_assert_eq(sh("%s matrix --quick --models mlp --precisions ternary "
-                  "--devices cpu:0 --data %s --train-steps 40 --out %s/r > "
+                  "--devices cpu:0 --data %s --train-steps 80 --out %s/r > "
                   "/dev/null 2> %s/err.txt",
                   bin, mnist, d, d),
                0, "see %s/err.txt", d);
@@ -597,7 +597,8 @@ Test(matrix, data_and_training_rows) {
     cr_assert_str_eq(st, "ok", "%s: %s", modes[i - 1],
                      json_object_get_string(field(c, "reason")));
     cr_assert(json_object_get_boolean(field(c, "bit_exact")));
-    /* 40 steps are enough to beat chance (10 %) by far */
+    /* 80 steps are enough to beat chance (10 %) by far (distillation
+     * with QAT needs more than 40) */
     cr_assert_gt(json_object_get_double(field(c, "accuracy")), 0.3, "%s",
                  modes[i - 1]);
   }
