@@ -143,10 +143,16 @@ static const char k_script[] =
     "})();\n";
 
 static void cell_row(mx_buf *b, const mx_cell *c) {
-  mx_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", c->model,
-            c->precision, c->mode);
-  html_str(b, c->device);
-  mx_printf(b, "</td><td class=\"%s\">%s", mx_status_name(c->status),
+  /* a model name comes from a file name: escape everything */
+  const char *f[] = {c->model, c->precision, c->mode, c->device};
+  mx_printf(b, "<tr>");
+  for (int i = 0; i < 4; i++) {
+    mx_printf(b, "<td>");
+    html_str(b, f[i]);
+    mx_printf(b, "</td>");
+  }
+  mx_printf(b, "<td");
+  mx_printf(b, " class=\"%s\">%s", mx_status_name(c->status),
             mx_status_name(c->status));
   if (c->reason[0]) {
     mx_printf(b, ": ");
@@ -263,7 +269,9 @@ int mx_write_html(const mx_report *r, const char *path, const char *chartjs,
                   "<th>speed-up</th><th>from</th></tr>\n");
     for (int i = 0; i < r->n_tuning; i++) {
       const mx_tuning_row *t = &r->tuning[i];
-      mx_printf(&b, "<tr><td>%s</td><td>", t->device);
+      mx_printf(&b, "<tr><td>");
+      html_str(&b, t->device);
+      mx_printf(&b, "</td><td>");
       html_str(&b, t->kernel);
       mx_printf(&b, "</td><td>");
       html_str(&b, t->shape);

@@ -216,7 +216,9 @@ int mx_write_markdown(const mx_report *r, const char *path) {
                 c->model, (long long)r->opt.batch);
     }
     char w[32], a[32];
-    mx_printf(&b, "| %s | %s | %s | ", c->precision, c->mode, c->device);
+    mx_printf(&b, "| %s | %s | ", c->precision, c->mode);
+    md_str(&b, c->device);
+    mx_printf(&b, " | ");
     if (c->status == MX_OK)
       mx_printf(&b, "ok");
     else {
