@@ -450,8 +450,10 @@ static void cell_child(void *arg, int fd) {
   cell_arg *a = arg;
   /* fault injection for the tests: cell N (1-based) crashes */
   const char *fault = getenv("TERN_MATRIX_CRASH_CELL");
-  if (fault && atoi(fault) == a->j->cell_no + 1)
+  if (fault && atoi(fault) == a->j->cell_no + 1) {
+    signal(SIGSEGV, SIG_DFL); /* a real crash, even under sanitizers */
     raise(SIGSEGV);
+  }
   tern_context *ctx = NULL;
   const tern_device_info *di = &a->j->r->devices[a->dev];
   if (open_context(a->j->o, di->backend, &ctx))
