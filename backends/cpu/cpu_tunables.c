@@ -10,6 +10,17 @@
 
 #include <string.h>
 
+/* A parameter by name; a local lookup keeps this file free of link
+ * dependencies on the database code (tests/neon_qemu.sh builds every
+ * backends/cpu file without json-c). */
+static int32_t param(const tern_tuning_params *p, const char *name,
+                     int32_t fallback) {
+  for (int i = 0; p && i < p->count; i++)
+    if (strcmp(p->name[i], name) == 0)
+      return p->value[i];
+  return fallback;
+}
+
 typedef struct linq {
   tern_exec_node en;
   int rows, kunroll, unpack;
@@ -27,9 +38,9 @@ static bool linq_valid(tern_device *d, const tern_exec_node *n,
   if (wd != TERN_DTYPE_I8 && wd != TERN_DTYPE_TERNARY)
     return false;
   /* int8 weights are already bytes: unpacking them is the same kernel */
-  if (wd == TERN_DTYPE_I8 && tern_tuning_params_get(cfg, "unpack", 0))
+  if (wd == TERN_DTYPE_I8 && param(cfg, "unpack", 0))
     return false;
-  int rows = tern_tuning_params_get(cfg, "rows", 1);
+  int rows = param(cfg, "rows", 1);
   return rows >= 1 && rows <= 16 && rows <= n->in[1].shape[0] * 2;
 }
 
@@ -54,9 +65,9 @@ static tern_status linq_prepare(tern_device *d, const tern_exec_node *n,
   if (!l)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
   l->en = *n;
-  l->rows = tern_tuning_params_get(cfg, "rows", 1);
-  l->kunroll = tern_tuning_params_get(cfg, "kunroll", 1);
-  l->unpack = tern_tuning_params_get(cfg, "unpack", 0);
+  l->rows = param(cfg, "rows", 1);
+  l->kunroll = param(cfg, "kunroll", 1);
+  l->unpack = param(cfg, "unpack", 0);
   int64_t N = n->in[1].shape[0], K = n->in[1].shape[1];
   l->xq = tern_malloc((size_t)K + 16);
   l->acc = tern_calloc(16, sizeof(int32_t));
