@@ -472,12 +472,13 @@ static void progress(mx_job *j, const mx_cell *c) {
   if (c->status == MX_OK)
     fprintf(stderr,
             "[%d/%d] %s %s%s%s %s: ok%s, agreement %.0f%%, batch 1 %.3f ms, "
-            "batch %lld %.0f samples/s\n",
+            "batch %lld %.0f samples/s%s\n",
             j->cell_no, j->cells_total, c->model, c->precision,
             strcmp(c->mode, "inference") ? " " : "",
             strcmp(c->mode, "inference") ? c->mode : "", c->device,
             c->bit_exact ? ", bit-exact" : "", c->agreement * 100,
-            c->lat1_median_ms, (long long)c->batch, c->throughput_sps);
+            c->lat1_median_ms, (long long)c->batch, c->throughput_sps,
+            c->fallback_nodes ? " (some nodes on the CPU)" : "");
   else
     fprintf(stderr, "[%d/%d] %s %s%s%s %s: %s: %s\n", j->cell_no,
             j->cells_total, c->model, c->precision,

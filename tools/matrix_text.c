@@ -211,8 +211,8 @@ int mx_write_markdown(const mx_report *r, const char *path) {
                 "\n## %s\n\n| precision | mode | device | status | "
                 "bit-exact | max abs err | agreement | batch 1 median / p95 "
                 "ms | batch %lld median / p95 ms | samples/s | weights | "
-                "peak activations |\n|---|---|---|---|---|---|---|---|---|---|"
-                "---|---|\n",
+                "peak activations | CPU fallback nodes |\n|---|---|---|---|---|"
+                "---|---|---|---|---|---|---|---|\n",
                 c->model, (long long)r->opt.batch);
     }
     char w[32], a[32];
@@ -231,13 +231,13 @@ int mx_write_markdown(const mx_report *r, const char *path) {
     else
       mx_printf(&b, " | | |");
     if (c->has_timing)
-      mx_printf(&b, " | %.3f / %.3f | %.3f / %.3f | %.0f | %s | %s |\n",
+      mx_printf(&b, " | %.3f / %.3f | %.3f / %.3f | %.0f | %s | %s | %d |\n",
                 c->lat1_median_ms, c->lat1_p95_ms, c->latn_median_ms,
                 c->latn_p95_ms, c->throughput_sps,
                 kib(c->weight_bytes, w, sizeof w),
-                kib(c->peak_activation_bytes, a, sizeof a));
+                kib(c->peak_activation_bytes, a, sizeof a), c->fallback_nodes);
     else
-      mx_printf(&b, " | | | | | |\n");
+      mx_printf(&b, " | | | | | | |\n");
   }
   mx_printf(&b, "\n## Tuning (tuned vs built-in default)\n\n");
   if (!r->n_tuning)
