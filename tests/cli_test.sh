@@ -131,6 +131,18 @@ expect 0 "$TERN" model create bitnet-block --width 128 --heads 2 --seq 4 -o "$W/
 json_ok "$TERN" run "$W/bbs.tern" --random --json
 [ "$("$JSON" "$W/out" outputs.0.finite)" = true ] || fail "bitnet run"
 
+# every other device (Vulkan, OpenCL when compiled and present) computes the
+# ternary model bit for bit like the CPU
+expect 0 "$TERN" run "$W/mlp-ternary.tern" --random --batch 3 -o "$W/cpu.bin"
+"$TERN" devices --json >"$W/devices.json" 2>/dev/null
+i=1
+while dev=$("$JSON" "$W/devices.json" devices.$i.id 2>/dev/null); do
+  expect 0 "$TERN" run "$W/mlp-ternary.tern" --random --batch 3 --backend "$dev" -o "$W/dev.bin"
+  cmp -s "$W/cpu.bin" "$W/dev.bin" || fail "$dev: ternary mlp output differs from cpu:0"
+  echo "ternary mlp on $dev: identical to cpu:0"
+  i=$((i + 1))
+done
+
 # IDX evaluation on a tiny synthetic dataset (4 images, 28x28)
 printf '\000\000\010\003\000\000\000\004\000\000\000\034\000\000\000\034' >"$W/img.idx"
 head -c 3136 /dev/urandom >>"$W/img.idx"
