@@ -13,6 +13,7 @@
 
 typedef struct tern_backend_ctx tern_backend_ctx; /* backend-defined */
 typedef struct tern_device tern_device;           /* backend-defined */
+typedef struct tern_tunable tern_tunable;         /* core/tuning.h */
 
 /* Device memory. `host` is non-NULL when the memory is directly addressable
  * by the CPU (CPU backend, host-visible mappings). */
@@ -75,6 +76,10 @@ typedef struct tern_backend_vtbl {
                           tern_err *err);
   /* Wait for all enqueued work. */
   tern_status (*sync)(tern_device *dev, tern_err *err);
+  /* Optional (NULL: nothing to tune): the kernels of this device whose
+   * parameters `tern tune` may search (core/tuning.h). Returns the count and
+   * points *list at an array that lives as long as the device. */
+  int (*tunables)(tern_device *dev, const tern_tunable **list);
 } tern_backend_vtbl;
 
 /* The backends compiled into this build (NULL-terminated). */

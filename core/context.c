@@ -1,6 +1,7 @@
 /* context.c — probes the compiled backends and lists their devices; owns the
  * backend contexts that sessions open devices from. */
 #include "context.h"
+#include "tuning.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,10 +57,16 @@ tern_status tern_context_create(const tern_context_desc *desc,
   c->thread_count =
       desc && desc->thread_count > 0 ? desc->thread_count : default_threads();
   const char *list = desc ? desc->backends : NULL;
-  const char *db = desc && desc->tuning_db_path ? desc->tuning_db_path
-                                                : getenv("TERN_TUNING_DB");
-  c->tuning_db_path = db ? tern_strdup(db) : NULL;
-  tern_backend_config cfg = {c->thread_count, c->tuning_db_path, NULL};
+  /* the tuning database is validated like any input: a broken file named by
+   * the caller fails here with a message naming the entry and field */
+  tern_status dbs = tern_tuning_db_open_for_context(
+      desc ? desc->tuning_db_path : NULL, &c->tuning_db, &c->tuning_db_path,
+      &c->err);
+  if (dbs) {
+    tern_context_destroy(c);
+    return dbs;
+  }
+  tern_backend_config cfg = {c->thread_count, c->tuning_db_path, c->tuning_db};
   for (int b = 0; b < N_BACKENDS; b++) {
     const tern_backend_vtbl *vt = k_backends[b];
     bool is_cpu = strcmp(vt->name, "cpu") == 0;
@@ -105,6 +112,7 @@ void tern_context_destroy(tern_context *c) {
     return;
   for (int i = c->n_backends - 1; i >= 0; i--)
     c->backends[i].vt->shutdown(c->backends[i].ctx);
+  tern_tuning_db_destroy(c->tuning_db);
   tern_free(c->tuning_db_path);
   tern_free(c);
 }

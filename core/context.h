@@ -4,6 +4,8 @@
 
 #include "backend.h"
 
+typedef struct tern_tuning_db tern_tuning_db; /* core/tuning.h */
+
 #define TERN_CTX_MAX_BACKENDS 4
 #define TERN_CTX_MAX_DEVICES 64
 
@@ -17,6 +19,7 @@ struct tern_context {
   tern_err err;
   int thread_count;
   char *tuning_db_path;
+  tern_tuning_db *tuning_db; /* loaded at create; NULL: none */
   struct {
     const tern_backend_vtbl *vt;
     tern_backend_ctx *ctx;

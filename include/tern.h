@@ -343,6 +343,12 @@ TERN_API tern_status tern_graph_set_metadata(tern_graph *graph, const char *key,
 TERN_API const char *tern_graph_get_metadata(const tern_graph *graph,
                                              const char *key);
 
+/* Number of metadata entries, and entry i (key and value owned by graph). */
+TERN_API int tern_graph_metadata_count(const tern_graph *graph);
+TERN_API tern_status tern_graph_metadata_at(const tern_graph *graph, int i,
+                                            const char **key,
+                                            const char **value);
+
 typedef enum tern_tensor_kind {
   TERN_TENSOR_INPUT = 0,
   TERN_TENSOR_CONSTANT = 1,
@@ -429,11 +435,18 @@ typedef struct tern_context_desc {
   /* Comma-separated backends to probe ("cpu,vulkan,opencl"); NULL: all that
    * were compiled in. The CPU backend is always present. */
   const char *backends;
-  const char *tuning_db_path; /* NULL: TERN_TUNING_DB or none */
+  /* Tuning database (docs/MATRIX.md). NULL: TERN_TUNING_DB, else
+   * $XDG_CACHE_HOME/tern/tuning.json or ~/.cache/tern/tuning.json when that
+   * file exists and is valid. A named file that does not exist yet is an
+   * empty database. */
+  const char *tuning_db_path;
 } tern_context_desc;
 
 /* Probe the compiled backends. A backend whose driver or loader is missing
- * yields no devices and a log message, never a failure. desc may be NULL. */
+ * yields no devices and a log message, never a failure. desc may be NULL.
+ * A tuning database named by desc or TERN_TUNING_DB that is malformed fails
+ * with TERN_ERR_CORRUPT_FILE (TERN_ERR_VERSION for a newer format) and a
+ * message naming the file, the entry and the field. */
 TERN_API tern_status tern_context_create(const tern_context_desc *desc,
                                          tern_context **out);
 TERN_API void tern_context_destroy(tern_context *ctx);

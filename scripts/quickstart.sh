@@ -6,3 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 bash scripts/build.sh
 ./build/tern devices
+# the main job: every model in every precision on every device, checked
+# against the CPU reference and timed; prints where the report is
+./build/tern matrix

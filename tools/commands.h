@@ -11,7 +11,9 @@
   X("inspect", cmd_inspect, "show a .tern file's layers, sizes, compression")  \
   X("run", cmd_run, "run a model on a device; latency, outputs, accuracy")     \
   X("quantize", cmd_quantize, "convert f32 weights to int8/ternary/mixed")     \
-  X("bench", cmd_bench, "benchmark the CPU kernels (tern bench kernels)")
+  X("bench", cmd_bench, "benchmark the CPU kernels (tern bench kernels)")      \
+  X("tune", cmd_tune, "autotune device kernels; manage the tuning database")   \
+  X("matrix", cmd_matrix, "benchmark matrix: models x precisions x devices")
 
 #define TERN_COMMAND_DECL_(name, fn, help) int fn(int argc, char **argv);
 TERN_COMMANDS(TERN_COMMAND_DECL_)

@@ -192,6 +192,9 @@ static tern_status cpu_sync(tern_device *d, tern_err *err) {
   return TERN_OK;
 }
 
+/* cpu_tunables.c: the kernels `tern tune` may search on this device */
+int tern_cpu_tunables(tern_device *d, const tern_tunable **list);
+
 const tern_backend_vtbl tern_cpu_backend = {
     "cpu",
     cpu_init,
@@ -209,4 +212,5 @@ const tern_backend_vtbl tern_cpu_backend = {
     cpu_node_release,
     cpu_node_run,
     cpu_sync,
+    tern_cpu_tunables,
 };
