@@ -258,8 +258,12 @@ static tern_status assign_offsets(tern_plan *p, bool reuse, tern_err *err) {
     if (last[n->output] < k)
       last[n->output] = k;
   }
+  /* outputs are read after the run; inputs keep their values across runs
+   * (tern_session_run may be called again without set_input) */
   for (int i = 0; i < g->n_outputs; i++)
     last[g->outputs[i]] = p->n_order;
+  for (int i = 0; i < g->n_inputs; i++)
+    last[g->inputs[i]] = p->n_order;
   int n_placed = 0;
   size_t arena = 0, naive = 0;
   for (int k = -1; k < p->n_order; k++) {

@@ -751,13 +751,7 @@ Test(mnist, mlp) {
  * inputs "valid where they are" after a run, so a second run must give the
  * same outputs (or fail with a clear error) on every device, with and
  * without memory reuse and across device -> CPU crossings.
- *
- * KNOWN BUG (memory reuse on): core/planner.c assign_offsets gives a graph
- * input the liveness [-1, last use], so later activations take its arena
- * bytes, while core/session.c tern_session_run keeps the input's valid bits
- * set; the second run silently reads overwritten memory. The reuse variants
- * run only with TERN_TEST_KNOWN_BUGS=1 until core is fixed (pin inputs to
- * the end like outputs, or clear their valid bits when reused). */
+ * (Regression: inputs once shared arena bytes with later activations.) */
 static void check_rerun_same_inputs(const tern_graph *g, const char *label,
                                     int reuse) {
   tern_context *ctx = make_ctx();
@@ -800,17 +794,6 @@ static tern_graph *rerun_mlp(void) {
   return g;
 }
 
-#define KNOWN_INPUT_REUSE                                                      \
-  "graph inputs' arena memory is reused but they stay valid for the next run " \
-  "(core/planner.c assign_offsets + core/session.c tern_session_run)"
-
-/* Tests of bugs not yet fixed run only with TERN_TEST_KNOWN_BUGS=1. */
-static void skip_known_bug(const char *what) {
-  const char *e = getenv("TERN_TEST_KNOWN_BUGS");
-  if (!e || strcmp(e, "1") != 0)
-    cr_skip_test("known bug: %s; set TERN_TEST_KNOWN_BUGS=1 to run", what);
-}
-
 Test(scheduler, rerun_without_set_input_no_reuse) {
   tern_graph *g = rerun_mlp();
   check_rerun_same_inputs(g, "mlp", 0);
@@ -821,14 +804,12 @@ Test(scheduler, rerun_without_set_input_no_reuse) {
 }
 
 Test(scheduler, rerun_without_set_input_mlp_reuse) {
-  skip_known_bug(KNOWN_INPUT_REUSE);
   tern_graph *g = rerun_mlp();
   check_rerun_same_inputs(g, "mlp", 1);
   tern_graph_destroy(g);
 }
 
 Test(scheduler, rerun_without_set_input_crossing_reuse) {
-  skip_known_bug(KNOWN_INPUT_REUSE);
   tern_graph *g = crossing_graph(2);
   check_rerun_same_inputs(g, "crossing graph", 1);
   tern_graph_destroy(g);
@@ -1050,19 +1031,9 @@ Test(supports, depthwise_8) {
   check_depthwise(18); /* the most groups Vulkan prepares today */
 }
 
-/* KNOWN BUG (Vulkan): backends/vulkan/vk_op_conv2d.c conv_prepare calls
- * tern_vk_gemm_prepare once per group, each taking a node scratch buffer
- * (vk_gemm.c), but tern_vk_node.owned holds only 24 (vk_internal.h), so
- * tern_vk_node_scratch fails with "vulkan: too many node buffers" for any
- * quantized grouped conv with more than 18 groups (G weight chunks + scales
- * + col, rsum, xq, xs, xsum > 24), while conv_supports accepts up
- * to 4096. The session hides it by falling back to the CPU (mobilenet-mini's
- * dw convs all run on the CPU); with no_fallback the session fails. */
+/* Regression: Vulkan grouped conv2d with more than 18 groups once ran out
+ * of per-node buffer slots (one GEMM per group) and fell back to the CPU. */
 Test(supports, depthwise_32) {
-  skip_known_bug(
-      "Vulkan grouped conv2d with more than 18 groups fails to prepare "
-      "(backends/vulkan/vk_op_conv2d.c conv_prepare: too many "
-      "node buffers)");
   check_depthwise(32);
 }
 
@@ -1072,8 +1043,6 @@ Test(supports, zoo_no_fallback) {
   tern_context *ctx = make_ctx();
   char ids[3][32];
   int nd = devices(ctx, ids);
-  bool known = getenv("TERN_TEST_KNOWN_BUGS") &&
-               strcmp(getenv("TERN_TEST_KNOWN_BUGS"), "1") == 0;
   static const zoo_case zc[] = {{"mlp", 64, 0},
                                 {"lenet5", 0, 0},
                                 {"resnet-mini", 8, 0},
@@ -1087,9 +1056,6 @@ Test(supports, zoo_no_fallback) {
     tern_graph *g = NULL;
     cr_assert_eq(tern_model_build(zc[m].model, &md, &g), TERN_OK);
     for (int d = 0; d < nd; d++) {
-      if (!known && strcmp(zc[m].model, "mobilenet-mini") == 0 &&
-          strncmp(ids[d], "vulkan", 6) == 0)
-        continue; /* the depthwise_32 bug above */
       tern_session_desc sd = {.size = sizeof sd, .device = ids[d]};
       sd.no_fallback = 1;
       tern_session *s = NULL;

@@ -713,6 +713,8 @@ static void vk_node_release(tern_device *dev, void *prepared) {
     dev->vk->vkDestroyBufferView(dev->dev, n->views[i], NULL);
   for (int i = 0; i < n->n_owned; i++)
     tern_vk_mem_free(dev, n->owned[i]);
+  tern_free(n->views);
+  tern_free(n->owned);
   tern_free(n->data);
   tern_free(n);
 }
@@ -736,8 +738,7 @@ static tern_status vk_node_prepare(tern_device *dev, const tern_exec_node *node,
       n->node.in[i].data = NULL;
   tern_status s = impl->prepare(dev, n, err);
   if (s) {
-    tern_err_prefix(err,
-                    "vulkan: node '%s' (%s): ", node->name ? node->name : "",
+    tern_err_prefix(err, "vulkan: node '%s' (%s)", node->name ? node->name : "",
                     tern_op_name(node->op));
     vk_node_release(dev, n);
     return s;

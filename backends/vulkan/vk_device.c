@@ -690,9 +690,15 @@ tern_status tern_vk_dispatch(tern_device *d, const tern_vk_pipeline *p,
 /* ------------------------------------------------- node helper buffers */
 tern_vk_mem *tern_vk_node_scratch(tern_device *d, tern_vk_node *n, size_t bytes,
                                   tern_err *err) {
-  if (n->n_owned >= (int)(sizeof n->owned / sizeof n->owned[0])) {
-    tern_err_set(err, TERN_ERR_INTERNAL, "vulkan: too many node buffers");
-    return NULL;
+  if (n->n_owned == n->cap_owned) {
+    int cap = n->cap_owned ? n->cap_owned * 2 : 8;
+    tern_vk_mem **p = tern_realloc(n->owned, (size_t)cap * sizeof *p);
+    if (!p) {
+      tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+      return NULL;
+    }
+    n->owned = p;
+    n->cap_owned = cap;
   }
   tern_vk_mem *m = NULL;
   if (tern_vk_mem_alloc(d, bytes, false, &m, err))
@@ -783,8 +789,14 @@ static tern_status node_view(tern_device *d, tern_vk_node *n, tern_vk_mem *m,
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
                         "vulkan: %llu bytes exceed maxTexelBufferElements",
                         (unsigned long long)m->bytes);
-  if (n->n_views == (int)(sizeof n->views / sizeof n->views[0]))
-    return tern_err_set(err, TERN_ERR_INTERNAL, "vulkan: too many views");
+  if (n->n_views == n->cap_views) {
+    int cap = n->cap_views ? n->cap_views * 2 : 8;
+    VkBufferView *p = tern_realloc(n->views, (size_t)cap * sizeof *p);
+    if (!p)
+      return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    n->views = p;
+    n->cap_views = cap;
+  }
   VkBufferViewCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
   ci.buffer = m->buf;
   ci.format = fmt;

@@ -278,10 +278,11 @@ struct tern_vk_node {
   tern_exec_node node;
   tern_status (*run)(tern_device *dev, tern_vk_node *n, tern_vk_binding *io,
                      tern_err *err);
-  tern_vk_mem *owned[24]; /* constants and scratch buffers */
-  int n_owned;
-  VkBufferView views[24]; /* texel views of owned buffers */
-  int n_views;
+  tern_vk_mem **owned; /* constants and scratch buffers (grows: one per
+                          group for grouped conv) */
+  int n_owned, cap_owned;
+  VkBufferView *views; /* texel views of owned buffers */
+  int n_views, cap_views;
   tern_vk_mem *consts[TERN_MAX_INPUTS]; /* uploaded constant inputs */
   void *data;                           /* op-specific (tern_free'd) */
 };
