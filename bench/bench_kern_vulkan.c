@@ -173,12 +173,14 @@ static bool vk_device(tern_context *ctx, int di, tern_device_info *info) {
 static double time_variant(const bench_opts *o, const variant *var, int di,
                            bench_shape s, bench_stats *st,
                            tern_device_info *info) {
+  /* the variables stay set while the variant runs: the backend may read
+   * them when it prepares the node as well as at context creation */
   env_save sv;
   env_push(var, &sv);
   tern_context *ctx = open_context();
-  env_pop(&sv);
   if (!ctx || !vk_device(ctx, di, info)) {
     tern_context_destroy(ctx);
+    env_pop(&sv);
     return NAN;
   }
   tern_graph *g = build(var->dtype, s);
@@ -207,6 +209,7 @@ static double time_variant(const bench_opts *o, const variant *var, int di,
   tern_graph_destroy(g);
   free(x);
   tern_context_destroy(ctx);
+  env_pop(&sv);
   return t;
 }
 

@@ -386,7 +386,11 @@ int tern_bench_kernels_main(int argc, char **argv) {
       s->status = "failed";
       failed = 1;
     } else {
-      s->status = s->reason[0] && r.n_rows == before ? "skipped" : "ok";
+      if (r.n_rows == before && !s->reason[0])
+        snprintf(s->reason, sizeof s->reason,
+                 "nothing measured (no kernel selected, or every case "
+                 "failed: see stderr)");
+      s->status = r.n_rows == before ? "skipped" : "ok";
     }
   }
   if (o.json)
