@@ -220,6 +220,11 @@ int bench_kern_vulkan(const bench_opts *o, bench_report *r, char *skip,
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     bench_use_cpu_time(cpus > 0 ? (int)cpus : 1);
   }
+#ifndef TERN_HAVE_VULKAN
+  (void)r;
+  snprintf(skip, skip_size, "built without the Vulkan backend");
+  return 0;
+#endif
   /* validation layers would time themselves */
   unsetenv("TERN_VK_VALIDATION");
   tern_context *ctx = open_context();

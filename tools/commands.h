@@ -11,7 +11,7 @@
   X("inspect", cmd_inspect, "show a .tern file's layers, sizes, compression")  \
   X("run", cmd_run, "run a model on a device; latency, outputs, accuracy")     \
   X("quantize", cmd_quantize, "convert f32 weights to int8/ternary/mixed")     \
-  X("bench", cmd_bench, "benchmark the CPU kernels (tern bench kernels)")
+  X("bench", cmd_bench, "benchmark the kernels of all backends")
 
 #define TERN_COMMAND_DECL_(name, fn, help) int fn(int argc, char **argv);
 TERN_COMMANDS(TERN_COMMAND_DECL_)
