@@ -179,6 +179,7 @@ bench_row *bench_add_row(bench_report *r) {
   row->median_s = row->p95_s = row->gops = row->weight_gbs = NAN;
   row->peer_s = row->frac_read_bandwidth = row->frac_int8_peak = NAN;
   row->wrong_values = -1;
+  row->device_s = row->peer_device_s = NAN;
   return row;
 }
 
@@ -305,6 +306,8 @@ static void write_json(const bench_opts *o, const bench_report *r,
       bj_null(&j, "peer_us");
       bj_null(&j, "speedup_vs_peer");
     }
+    bj_num(&j, "device_us", w->device_s * 1e6);
+    bj_num(&j, "peer_device_us", w->peer_device_s * 1e6);
     bj_num(&j, "frac_read_bandwidth", w->frac_read_bandwidth);
     bj_num(&j, "frac_int8_peak", w->frac_int8_peak);
     if (w->wrong_values >= 0)

@@ -58,6 +58,8 @@ typedef struct bench_row {
   double peer_s;     /* the peer's median at the same shape */
   double frac_read_bandwidth, frac_int8_peak; /* CPU: of the machine limits */
   int wrong_values; /* values a checked peer got wrong; -1 not checked */
+  /* OpenCL: the fastest run's profiled kernel time, tern's and the peer's */
+  double device_s, peer_device_s;
 } bench_row;
 
 /* What a backend module reports besides rows. */

@@ -116,6 +116,12 @@ static void check_row(json_object *row, int i, json_object *backends) {
   bool cpu = !strcmp(backend, "cpu");
   if (cpu != !isnan(fbw) || cpu != !isnan(fpk))
     FAIL("%s: machine fractions are for CPU rows only", where);
+  double dev = num(row, "device_us", true, where);
+  double peer_dev = num(row, "peer_device_us", true, where);
+  if (!isnan(dev) && !(dev > 0))
+    FAIL("%s: device_us %g", where, dev);
+  if (!isnan(peer_dev) && !(peer_dev > 0))
+    FAIL("%s: peer_device_us %g", where, peer_dev);
   json_object *bad = NULL;
   if (json_object_object_get_ex(row, "peer_wrong_values", &bad) &&
       json_object_get_int(bad) != 0)
