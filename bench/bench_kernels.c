@@ -202,12 +202,18 @@ void bench_time_case(const bench_opts *o, void (*fn)(void *ctx), void *ctx,
     bench_measure(fn, ctx, 1, 3, 20, 0.05, st);
     return;
   }
-  /* about 0.3 s per case and at least 3 runs; cases over 10 GOP (seconds
-   * per run on a software device) get 2 or 3 runs */
-  if (ops > 1e10)
-    bench_measure(fn, ctx, 1, 2, 3, 0, st);
+  /* about 0.3 s per case and at least 3 runs after 2 warm-ups; cases over
+   * 10 GOP get 2 or 3 runs, and a case whose first run took over 5 s (a
+   * software device at a large shape) only one more */
+  double t0 = bench_now_s();
+  fn(ctx);
+  double first = bench_now_s() - t0;
+  if (first > 5.0)
+    bench_measure(fn, ctx, 0, 1, 1, 0, st);
+  else if (ops > 1e10)
+    bench_measure(fn, ctx, 0, 2, 3, 0, st);
   else
-    bench_measure(fn, ctx, 2, 3, 200, 0.3, st);
+    bench_measure(fn, ctx, 1, 3, 200, 0.3, st);
 }
 
 bool bench_listed(const char *list, const char *name) {
