@@ -390,6 +390,20 @@ const char *tern_graph_get_metadata(const tern_graph *g, const char *key) {
   return NULL;
 }
 
+int tern_graph_metadata_count(const tern_graph *g) {
+  return g ? g->n_meta : 0;
+}
+
+tern_status tern_graph_metadata_at(const tern_graph *g, int i, const char **key,
+                                   const char **value) {
+  if (!g || !key || !value || i < 0 || i >= g->n_meta)
+    return tern_err_set(NULL, TERN_ERR_INVALID_ARGUMENT,
+                        "tern_graph_metadata_at: no entry %d", i);
+  *key = g->meta_keys[i];
+  *value = g->meta_values[i];
+  return TERN_OK;
+}
+
 int tern_graph_tensor_count(const tern_graph *g) {
   return g ? g->n_tensors : 0;
 }

@@ -343,6 +343,12 @@ TERN_API tern_status tern_graph_set_metadata(tern_graph *graph, const char *key,
 TERN_API const char *tern_graph_get_metadata(const tern_graph *graph,
                                              const char *key);
 
+/* Number of metadata entries, and entry i (key and value owned by graph). */
+TERN_API int tern_graph_metadata_count(const tern_graph *graph);
+TERN_API tern_status tern_graph_metadata_at(const tern_graph *graph, int i,
+                                            const char **key,
+                                            const char **value);
+
 typedef enum tern_tensor_kind {
   TERN_TENSOR_INPUT = 0,
   TERN_TENSOR_CONSTANT = 1,

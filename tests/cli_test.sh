@@ -42,9 +42,14 @@ at_least() {
 # ------------------------------------------------------------- help/usage
 expect 0 "$TERN" --help
 grep -q "commands:" "$W/out" || fail "tern --help lists no commands"
+# every command in the table (other helpers add theirs), plus subcommands
+cmds=$(awk 'f && /^  [a-z]/ { print $1 } /^commands:/ { f = 1 }' "$W/out")
 expect 0 "$TERN" --version
 grep -q "tern [0-9]" "$W/out" || fail "--version"
-for c in devices model inspect run quantize "model create" "model list"; do
+for c in devices model inspect run quantize; do
+  echo "$cmds" | grep -qx "$c" || fail "tern --help does not list $c"
+done
+for c in $cmds "model create" "model list"; do
   # shellcheck disable=SC2086
   expect 0 "$TERN" $c --help
   grep -q "usage: tern" "$W/out" || fail "$c --help prints no usage"
@@ -130,6 +135,18 @@ done
 expect 0 "$TERN" model create bitnet-block --width 128 --heads 2 --seq 4 -o "$W/bbs.tern"
 json_ok "$TERN" run "$W/bbs.tern" --random --json
 [ "$("$JSON" "$W/out" outputs.0.finite)" = true ] || fail "bitnet run"
+
+# every other device (Vulkan, OpenCL when compiled and present) computes the
+# ternary model bit for bit like the CPU
+expect 0 "$TERN" run "$W/mlp-ternary.tern" --random --batch 3 -o "$W/cpu.bin"
+"$TERN" devices --json >"$W/devices.json" 2>/dev/null
+i=1
+while dev=$("$JSON" "$W/devices.json" devices.$i.id 2>/dev/null); do
+  expect 0 "$TERN" run "$W/mlp-ternary.tern" --random --batch 3 --backend "$dev" -o "$W/dev.bin"
+  cmp -s "$W/cpu.bin" "$W/dev.bin" || fail "$dev: ternary mlp output differs from cpu:0"
+  echo "ternary mlp on $dev: identical to cpu:0"
+  i=$((i + 1))
+done
 
 # IDX evaluation on a tiny synthetic dataset (4 images, 28x28)
 printf '\000\000\010\003\000\000\000\004\000\000\000\034\000\000\000\034' >"$W/img.idx"

@@ -261,6 +261,12 @@ Test(graph, metadata_and_queries) {
   cr_expect_eq(tern_graph_set_metadata(g, "model", "again"), TERN_OK);
   cr_expect_str_eq(tern_graph_get_metadata(g, "model"), "again");
   cr_expect_null(tern_graph_get_metadata(g, "missing"));
+  cr_expect_eq(tern_graph_metadata_count(g), 1);
+  const char *k, *v;
+  cr_expect_eq(tern_graph_metadata_at(g, 0, &k, &v), TERN_OK);
+  cr_expect_str_eq(k, "model");
+  cr_expect_str_eq(v, "again");
+  cr_expect_eq(tern_graph_metadata_at(g, 1, &k, &v), TERN_ERR_INVALID_ARGUMENT);
   cr_expect_eq(tern_graph_node_count(g), 2);
   cr_expect_eq(tern_graph_input_count(g), 1);
   tern_node_info ni;

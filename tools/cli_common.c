@@ -2,8 +2,6 @@
  * helpers every `tern` command uses (see cli_common.h). */
 #include "cli_common.h"
 
-#include "tern_internal.h" /* graph metadata arrays (no public iterator) */
-
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -483,13 +481,6 @@ int64_t cli_file_size(const char *path) {
   return (int64_t)st.st_size;
 }
 
-int cli_graph_metadata(const tern_graph *g, const char *const **keys,
-                       const char *const **values) {
-  *keys = (const char *const *)g->meta_keys;
-  *values = (const char *const *)g->meta_values;
-  return g->n_meta;
-}
-
 bool cli_parse_storage(const char *s, tern_ternary_storage *out) {
   if (strcmp(s, "2bit") == 0 || strcmp(s, "2") == 0) {
     *out = TERN_STORE_2BIT;
@@ -673,13 +664,14 @@ int cli_graph_rebuild(const tern_graph *src, cli_constant_fn fn, void *user,
       goto done;
     }
   }
-  const char *const *keys, *const *values;
-  int nm = cli_graph_metadata(src, &keys, &values);
-  for (int i = 0; i < nm; i++)
-    if ((s = tern_graph_set_metadata(g, keys[i], values[i]))) {
+  for (int i = 0; i < tern_graph_metadata_count(src); i++) {
+    const char *key, *value;
+    if ((s = tern_graph_metadata_at(src, i, &key, &value)) ||
+        (s = tern_graph_set_metadata(g, key, value))) {
       cli_error("metadata: %s", tern_graph_errmsg(g));
       goto done;
     }
+  }
   *out = g;
   g = NULL;
   rc = CLI_EXIT_OK;

@@ -139,10 +139,6 @@ int cli_load_graph(const char *path, tern_graph **out);
 /* File size in bytes, or -1 (errno set). */
 int64_t cli_file_size(const char *path);
 
-/* The graph's metadata as parallel arrays (owned by the graph). */
-int cli_graph_metadata(const tern_graph *g, const char *const **keys,
-                       const char *const **values);
-
 /* Parse "2bit" / "1.58bit" (also "2", "1.58"). */
 bool cli_parse_storage(const char *s, tern_ternary_storage *out);
 

@@ -145,18 +145,20 @@ int cmd_inspect(int argc, char **argv) {
            cli_bytes_str((uint64_t)file_bytes, b1, sizeof b1));
   }
 
-  const char *const *keys, *const *values;
-  int nm = cli_graph_metadata(g, &keys, &values);
+  int nm = tern_graph_metadata_count(g);
+  const char *key, *value;
   if (json) {
     cj_key(&j, "metadata");
     cj_object(&j);
     for (int i = 0; i < nm; i++)
-      cj_kstr(&j, keys[i], values[i]);
+      if (tern_graph_metadata_at(g, i, &key, &value) == TERN_OK)
+        cj_kstr(&j, key, value);
     cj_object_end(&j);
   } else if (nm) {
     printf("metadata:\n");
     for (int i = 0; i < nm; i++)
-      printf("  %s = %s\n", keys[i], values[i]);
+      if (tern_graph_metadata_at(g, i, &key, &value) == TERN_OK)
+        printf("  %s = %s\n", key, value);
   }
 
   for (int io = 0; io < 2; io++) {
