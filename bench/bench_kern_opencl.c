@@ -249,6 +249,12 @@ static const struct {
 /* The rows of one opened device. */
 static int bench_device(const bench_opts *o, bench_report *r, tern_device *dev,
                         const tern_device_info *info) {
+  bool any = false;
+  for (size_t ci = 0; ci < sizeof k_cases / sizeof k_cases[0]; ci++)
+    any |= bench_listed(o->only, k_cases[ci].kernel) &&
+           bench_listed(o->dtypes, tern_dtype_name(k_cases[ci].dtype));
+  if (!any) /* nothing to compare the peer with */
+    return 0;
   for (int si = 0; si < o->n_shapes; si++) {
     bench_shape s = o->shapes[si];
     double peer = NAN, peer_dev = NAN;
