@@ -219,13 +219,26 @@ static double time_sgemv(const bench_opts *o, tern_device *dev, bench_shape s,
     goto out;
   }
   *bad = 0;
+  double worst = 0, got = 0, want = 0;
+  int64_t worst_at = -1;
   for (int64_t n = 0; n < M; n++) {
     double acc = 0;
     for (int64_t k = 0; k < K; k++)
       acc += (double)w[n * K + k] * (double)x[k];
-    if (!(fabs(acc - (double)y[n]) <= 1e-3 * (1 + fabs(acc))))
+    double err = fabs(acc - (double)y[n]) / (1 + fabs(acc));
+    if (!(err <= 1e-3)) {
       (*bad)++;
+      if (!(err <= worst)) {
+        worst = err, got = y[n], want = acc, worst_at = n;
+      }
+    }
   }
+  if (*bad)
+    fprintf(stderr,
+            "tern bench: opencl: CLBlast SGEMV %lld,1,%lld: %d of %lld "
+            "outputs wrong (worst y[%lld] = %g, want %g)\n",
+            (long long)M, (long long)K, *bad, (long long)M, (long long)worst_at,
+            got, want);
   t = st.median;
 out:
   B->buffer_free(c.w);
