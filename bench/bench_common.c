@@ -37,15 +37,19 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-double bench_median(void (*fn)(void *ctx), void *ctx, int warmup, int min_reps,
-                    int max_reps, double min_seconds) {
+void bench_measure(void (*fn)(void *ctx), void *ctx, int warmup, int min_reps,
+                   int max_reps, double min_seconds, bench_stats *st) {
+  st->median = st->p95 = st->min = NAN;
+  st->reps = 0;
   for (int i = 0; i < warmup; i++)
     fn(ctx);
   if (max_reps < 1)
     max_reps = 1;
+  if (min_reps > max_reps)
+    min_reps = max_reps;
   double *t = malloc((size_t)max_reps * sizeof(double));
   if (!t)
-    return NAN;
+    return;
   int n = 0;
   double start = bench_now_s();
   while (n < max_reps &&
@@ -55,9 +59,20 @@ double bench_median(void (*fn)(void *ctx), void *ctx, int warmup, int min_reps,
     t[n++] = bench_now_s() - t0;
   }
   qsort(t, (size_t)n, sizeof(double), cmp_double);
-  double m = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+  st->median = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+  /* nearest-rank 95th percentile: with few runs this is the slowest one */
+  int r95 = (int)ceil(0.95 * n);
+  st->p95 = t[r95 > 0 ? r95 - 1 : 0];
+  st->min = t[0];
+  st->reps = n;
   free(t);
-  return m;
+}
+
+double bench_median(void (*fn)(void *ctx), void *ctx, int warmup, int min_reps,
+                    int max_reps, double min_seconds) {
+  bench_stats st;
+  bench_measure(fn, ctx, warmup, min_reps, max_reps, min_seconds, &st);
+  return st.median;
 }
 
 /* ------------------------------------------------------- read bandwidth */
@@ -319,6 +334,16 @@ void bj_num(bench_json *j, const char *key, double v) {
 void bj_int(bench_json *j, const char *key, long long v) {
   bj_sep(j, key);
   fprintf(j->f, "%lld", v);
+}
+
+void bj_bool(bench_json *j, const char *key, bool v) {
+  bj_sep(j, key);
+  fputs(v ? "true" : "false", j->f);
+}
+
+void bj_null(bench_json *j, const char *key) {
+  bj_sep(j, key);
+  fputs("null", j->f);
 }
 
 /* --------------------------------------------------- OpenBLAS core type */

@@ -15,9 +15,18 @@ double bench_now_s(void);
  * work (exact for one thread; spinning pool workers count as busy). */
 void bench_use_cpu_time(int threads);
 
+/* Statistics of repeated timed runs, in seconds per run. */
+typedef struct bench_stats {
+  double median, p95, min;
+  int reps;
+} bench_stats;
+
 /* Run fn(ctx) `warmup` times, then repeatedly until both min_reps runs and
- * min_seconds have passed (at most max_reps); returns the median seconds of
- * one run. */
+ * min_seconds have passed (at most max_reps); fills *st (NAN on no memory). */
+void bench_measure(void (*fn)(void *ctx), void *ctx, int warmup, int min_reps,
+                   int max_reps, double min_seconds, bench_stats *st);
+
+/* bench_measure's median alone. */
 double bench_median(void (*fn)(void *ctx), void *ctx, int warmup, int min_reps,
                     int max_reps, double min_seconds);
 
@@ -45,5 +54,7 @@ void bj_end_arr(bench_json *j);
 void bj_str(bench_json *j, const char *key, const char *v);
 void bj_num(bench_json *j, const char *key, double v);
 void bj_int(bench_json *j, const char *key, long long v);
+void bj_bool(bench_json *j, const char *key, bool v);
+void bj_null(bench_json *j, const char *key);
 
 #endif

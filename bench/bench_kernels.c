@@ -1,73 +1,68 @@
-/* bench_kernels.c — `tern bench kernels` and the bench_kernels program: the
- * CPU linear kernels (ternary, int8, f32 weights) at GEMV and GEMM shapes,
- * median of repeated runs after warm-up, with GOPS, effective weight GB/s,
- * and, measured in the same run, the ratio to OpenBLAS (SGEMV for n = 1,
- * SGEMM otherwise) and to the machine's read bandwidth and int8 peak.
- * Shapes are m,n,k = output rows, batch, reduction (y[n][m] = x[n][k]·W[m][k]).
- */
+/* bench_kernels.c — the kernel benchmark's harness (`tern bench kernels`,
+ * bench_kernels, bench_vulkan, bench_opencl): options, the shapes, the
+ * timing policy, and the rows of every backend module written as one table
+ * or one JSON document (schema in docs/BENCH.md). Shapes are m,n,k = output
+ * rows, batch, reduction (y[n][m] = x[n][k]·W[m][k]). */
 #include "bench_kernels.h"
-
-#include "backends/cpu/cpu_kernels.h"
-#include "bench_common.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#ifdef TERN_CPU_HAVE_BLAS
-#include <cblas.h>
-#endif
+/* the same shapes on every backend: decode GEMVs, a prefill GEMM, squares */
+static const bench_shape k_default_shapes[] = {{4096, 1, 4096},
+                                               {4096, 1, 14336},
+                                               {4096, 512, 14336},
+                                               {1024, 1024, 1024},
+                                               {256, 256, 4096}};
+static const bench_shape k_quick_shapes[] = {{1024, 1, 1024}, {512, 64, 1024}};
 
-typedef struct shape {
-  int64_t m, n, k;
-} shape;
-
-static const shape k_default_shapes[] = {{4096, 1, 4096},
-                                         {4096, 1, 14336},
-                                         {4096, 512, 14336},
-                                         {1024, 1024, 1024},
-                                         {256, 256, 4096}};
-static const shape k_quick_shapes[] = {{1024, 1, 1024}, {512, 64, 1024}};
-
-typedef struct opts {
-  bool json, quick, help, cputime;
-  int threads;
-  const char *isa;
-  const char *dtypes;
-  shape shapes[32];
-  int n_shapes;
-} opts;
+static const struct {
+  const char *name;
+  bench_backend_fn run;
+} k_backends[] = {{"cpu", bench_kern_cpu},
+                  {"vulkan", bench_kern_vulkan},
+                  {"opencl", bench_kern_opencl}};
+#define N_BACKENDS 3
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: tern bench kernels [--json] [--quick] [--threads N]\n"
-          "                          [--shapes m,n,k;m,n,k...] "
-          "[--dtypes ternary,i8,f32]\n"
-          "                          [--isa scalar|avx2|avx512|neon] "
-          "[--backend cpu]\n\n"
-          "Times the CPU linear kernels: y[n][m] = x[n][k] . W[m][k] (m "
-          "output rows,\nn batch rows, k reduction). Median of repeated "
-          "runs after warm-up.\nReports GOPS (2*m*n*k per run), effective "
-          "weight GB/s, the ratio to\nOpenBLAS (SGEMV for n = 1, SGEMM "
-          "otherwise) and the fraction of this\nmachine's read bandwidth and "
-          "int8 multiply-add peak, both measured here.\n--quick uses small "
-          "shapes and few repetitions (CI). --json writes one JSON\ndocument "
-          "to stdout. Default threads: TERN_THREADS or the core count.\n"
-          "--cputime times with process CPU time / threads (for a machine "
-          "shared\nwith other work; the table then says so).\n");
+  fprintf(
+      f,
+      "usage: tern bench kernels [--backend cpu|vulkan|opencl|all] "
+      "[--device ID]\n"
+      "                          [--json] [--quick] [--reps N] [--cputime]\n"
+      "                          [--shapes m,n,k;m,n,k...] "
+      "[--dtypes ternary,i8,f32]\n"
+      "                          [--only kernel,...] [--threads N]\n"
+      "                          [--isa scalar|avx2|avx512|neon]\n\n"
+      "Times the linear kernels of each backend: y[n][m] = x[n][k] . W[m][k] "
+      "(m\noutput rows, n batch rows, k reduction) with ternary, int8 and f32 "
+      "weights,\nmedian and p95 of repeated runs after warm-up, GOPS "
+      "(2*m*n*k per run),\neffective weight GB/s and the ratio to an in-run "
+      "peer at the same shape:\nOpenBLAS SGEMV/SGEMM (cpu), the backend's "
+      "own f32 shader (vulkan), CLBlast\nSGEMV/SGEMM (opencl). The CPU rows "
+      "also give the fraction of this machine's\nread bandwidth and int8 "
+      "multiply-add peak, both measured here.\n"
+      "--backend: default cpu (or the one --device names). --device: a "
+      "device id\n(cpu:0, vulkan:0, opencl:1); default every device of the "
+      "backend.\n--quick: small shapes, few runs (CI). --json: one JSON "
+      "document on stdout.\n--reps N: exactly N timed runs per case. "
+      "--cputime: process CPU time / threads\ninstead of the wall clock (a "
+      "machine shared with other work).\n--only: kernel names as the table "
+      "prints them. --threads, --isa: CPU only\n(default threads: "
+      "TERN_THREADS or the core count).\n");
 }
 
-static bool parse_shapes(const char *s, opts *o) {
+static bool parse_shapes(const char *s, bench_opts *o) {
   o->n_shapes = 0;
   while (*s) {
     long long m, n, k;
     int used = 0;
     if (sscanf(s, "%lld,%lld,%lld%n", &m, &n, &k, &used) != 3 || m <= 0 ||
-        n <= 0 || k <= 0 || o->n_shapes >= 32)
+        n <= 0 || k <= 0 || o->n_shapes >= BENCH_MAX_SHAPES)
       return false;
-    o->shapes[o->n_shapes++] = (shape){m, n, k};
+    o->shapes[o->n_shapes++] = (bench_shape){m, n, k};
     s += used;
     while (*s == ';' || *s == ' ' || *s == ':')
       s++;
@@ -75,9 +70,14 @@ static bool parse_shapes(const char *s, opts *o) {
   return o->n_shapes > 0;
 }
 
-static int parse(int argc, char **argv, opts *o) {
+/* Returns 0, or 2 on a usage error; *help set for --help, *which the
+ * backend mask. */
+static int parse(int argc, char **argv, bench_opts *o, bool *help,
+                 unsigned *which) {
   memset(o, 0, sizeof *o);
   o->dtypes = "ternary,i8,f32";
+  *help = false;
+  *which = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -88,17 +88,19 @@ static int parse(int argc, char **argv, opts *o) {
     else if (!strcmp(a, "--cputime"))
       o->cputime = true;
     else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-      o->help = true;
-    else if (!strcmp(a, "--threads") && v) {
-      o->threads = atoi(v);
+      *help = true;
+    else if ((!strcmp(a, "--threads") || !strcmp(a, "--reps")) && v) {
+      int n = atoi(v);
       i++;
-      if (o->threads <= 0) {
-        fprintf(stderr, "tern bench: --threads needs a positive number\n");
+      if (n <= 0) {
+        fprintf(stderr, "tern bench kernels: %s needs a positive number\n", a);
         return 2;
       }
+      *(a[2] == 't' ? &o->threads : &o->reps) = n;
     } else if (!strcmp(a, "--shapes") && v) {
       if (!parse_shapes(v, o)) {
-        fprintf(stderr, "tern bench: bad --shapes '%s' (want m,n,k;m,n,k)\n",
+        fprintf(stderr,
+                "tern bench kernels: bad --shapes '%s' (want m,n,k;m,n,k)\n",
                 v);
         return 2;
       }
@@ -106,295 +108,304 @@ static int parse(int argc, char **argv, opts *o) {
     } else if (!strcmp(a, "--dtypes") && v) {
       o->dtypes = v;
       i++;
+    } else if (!strcmp(a, "--only") && v) {
+      o->only = v;
+      i++;
     } else if (!strcmp(a, "--isa") && v) {
       o->isa = v;
       i++;
+    } else if (!strcmp(a, "--device") && v) {
+      o->device = v;
+      i++;
     } else if (!strcmp(a, "--backend") && v) {
-      if (strcmp(v, "cpu") != 0) {
+      i++;
+      bool found = false;
+      for (int b = 0; b < N_BACKENDS; b++)
+        if (!strcmp(v, "all") || !strcmp(v, k_backends[b].name)) {
+          *which |= 1u << b;
+          found = true;
+        }
+      if (!found) {
         fprintf(stderr,
-                "tern bench kernels: only --backend cpu is measured here\n");
+                "tern bench kernels: unknown backend '%s' (cpu, vulkan, "
+                "opencl, all)\n",
+                v);
         return 2;
       }
-      i++;
     } else {
       fprintf(stderr, "tern bench kernels: unknown option '%s'\n", a);
       usage(stderr);
       return 2;
     }
   }
+  if (!*which) {
+    /* the backend the device id names, else the CPU */
+    *which = 1;
+    for (int b = 0; o->device && b < N_BACKENDS; b++) {
+      size_t n = strlen(k_backends[b].name);
+      if (!strncmp(o->device, k_backends[b].name, n) &&
+          (o->device[n] == ':' || o->device[n] == 0))
+        *which = 1u << b;
+    }
+  }
   if (!o->n_shapes) {
-    const shape *src = o->quick ? k_quick_shapes : k_default_shapes;
+    const bench_shape *src = o->quick ? k_quick_shapes : k_default_shapes;
     o->n_shapes = o->quick ? 2 : 5;
-    memcpy(o->shapes, src, (size_t)o->n_shapes * sizeof(shape));
+    memcpy(o->shapes, src, (size_t)o->n_shapes * sizeof(bench_shape));
   }
   return 0;
 }
 
-/* ------------------------------------------------------------ one case */
-typedef struct lin_ctx {
-  const tern_cpu_linear *l;
-  const float *x;
-  float *y;
-  int64_t n;
-  int threads;
-} lin_ctx;
-
-static void lin_run(void *p) {
-  lin_ctx *c = p;
-  tern_err err;
-  tern_cpu_linear_run(c->l, c->x, c->n, c->y, c->threads, &err);
-}
-
-#ifdef TERN_CPU_HAVE_BLAS
-typedef struct blas_ctx {
-  const float *w, *x;
-  float *y;
-  int64_t m, n, k;
-} blas_ctx;
-
-static void blas_run(void *p) {
-  blas_ctx *c = p;
-  if (c->n == 1)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)c->m, (int)c->k, 1.0f, c->w,
-                (int)c->k, c->x, 1, 0.0f, c->y, 1);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->n, (int)c->m,
-                (int)c->k, 1.0f, c->x, (int)c->k, c->w, (int)c->k, 0.0f, c->y,
-                (int)c->m);
-}
-#endif
-
+/* ------------------------------------------------ helpers for the modules */
 static uint64_t g_rng = 0x1234567887654321ull;
-static uint32_t rnd(void) {
+uint32_t bench_rand(void) {
   g_rng ^= g_rng >> 12;
   g_rng ^= g_rng << 25;
   g_rng ^= g_rng >> 27;
   return (uint32_t)((g_rng * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
-typedef struct result {
-  const char *dtype;
-  shape s;
-  double t, gops, wgbs, blas_t;
-  bool ok;
-} result;
-
-static size_t wbytes(tern_dtype d, shape s) {
-  return d == TERN_DTYPE_TERNARY ? (size_t)(s.m * ((s.k + 3) / 4))
-         : d == TERN_DTYPE_I8    ? (size_t)(s.m * s.k)
-                                 : (size_t)(s.m * s.k) * 4;
+bench_row *bench_add_row(bench_report *r) {
+  if (r->n_rows == r->cap_rows) {
+    int cap = r->cap_rows ? 2 * r->cap_rows : 64;
+    bench_row *p = realloc(r->rows, (size_t)cap * sizeof *p);
+    if (!p)
+      return NULL;
+    r->rows = p;
+    r->cap_rows = cap;
+  }
+  bench_row *row = &r->rows[r->n_rows++];
+  memset(row, 0, sizeof *row);
+  row->median_s = row->p95_s = row->gops = row->weight_gbs = NAN;
+  row->peer_s = row->frac_read_bandwidth = row->frac_int8_peak = NAN;
+  row->wrong_values = -1;
+  row->device_s = row->peer_device_s = NAN;
+  return row;
 }
 
-static bool run_case(tern_dtype d, shape s, tern_cpu_isa isa, int threads,
-                     bool quick, double blas_t, result *r) {
-  memset(r, 0, sizeof *r);
-  r->dtype = tern_dtype_name(d);
-  r->s = s;
-  r->blas_t = blas_t;
-  size_t wb = wbytes(d, s);
-  void *wd = malloc(wb);
-  float *sc = malloc((size_t)s.m * sizeof(float));
-  float *x = malloc((size_t)(s.n * s.k) * sizeof(float));
-  float *y = malloc((size_t)(s.n * s.m) * sizeof(float));
-  if (!wd || !sc || !x || !y) {
-    free(wd), free(sc), free(x), free(y);
-    return false;
+void bench_row_finish(bench_row *row, const bench_stats *st, double wbytes) {
+  double ops = 2.0 * (double)row->s.m * (double)row->s.n * (double)row->s.k;
+  row->median_s = st->median;
+  row->p95_s = st->p95;
+  row->reps = st->reps;
+  row->gops = ops / st->median * 1e-9;
+  row->weight_gbs = wbytes / st->median * 1e-9;
+}
+
+void bench_time_case(const bench_opts *o, void (*fn)(void *ctx), void *ctx,
+                     double ops, bench_stats *st) {
+  if (o->reps) {
+    bench_measure(fn, ctx, 1, o->reps, o->reps, 0, st);
+    return;
   }
-  if (d == TERN_DTYPE_F32)
-    for (size_t i = 0; i < wb / 4; i++)
-      ((float *)wd)[i] = (float)((int)(rnd() % 2001) - 1000) * 1e-3f;
-  else if (d == TERN_DTYPE_I8)
-    for (size_t i = 0; i < wb; i++)
-      ((int8_t *)wd)[i] = (int8_t)((int)(rnd() % 255) - 127);
+  if (o->quick) {
+    bench_measure(fn, ctx, 1, 3, 20, 0.05, st);
+    return;
+  }
+  /* about 0.3 s per case and at least 3 runs after 2 warm-ups; cases over
+   * 10 GOP get 2 or 3 runs, and a case whose first run took over 5 s (a
+   * software device at a large shape) only one more */
+  double t0 = bench_now_s();
+  fn(ctx);
+  double first = bench_now_s() - t0;
+  if (first > 5.0)
+    bench_measure(fn, ctx, 0, 1, 1, 0, st);
+  else if (ops > 1e10)
+    bench_measure(fn, ctx, 0, 2, 3, 0, st);
   else
-    for (size_t i = 0; i < wb; i++) {
-      /* four codes in {0,1,2} per byte */
-      unsigned v = 0;
-      for (int t = 0; t < 4; t++)
-        v |= (rnd() % 3) << (2 * t);
-      ((uint8_t *)wd)[i] = (uint8_t)v;
-    }
-  for (int64_t i = 0; i < s.m; i++)
-    sc[i] = 0.01f;
-  for (int64_t i = 0; i < s.n * s.k; i++)
-    x[i] = (float)((int)(rnd() % 2001) - 1000) * 1e-3f;
-  tern_view w;
-  memset(&w, 0, sizeof w);
-  w.dtype = d;
-  w.ndim = 2;
-  w.shape[0] = s.m;
-  w.shape[1] = s.k;
-  w.data = wd;
-  w.scales = sc;
-  w.scale_count = s.m;
-  tern_cpu_linear *l = NULL;
-  tern_err err;
-  if (tern_cpu_linear_create(&w, NULL, TERN_ACT_NONE, isa, &l, &err)) {
-    fprintf(stderr, "tern bench: %s\n", err.msg);
-    free(wd), free(sc), free(x), free(y);
-    return false;
-  }
-  lin_ctx c = {l, x, y, s.n, threads};
-  double ops = 2.0 * (double)s.m * (double)s.n * (double)s.k;
-  /* about 0.3 s per case (0.05 s quick), at least 3 runs */
-  r->t = bench_median(lin_run, &c, quick ? 1 : 2, 3, quick ? 20 : 200,
-                      quick ? 0.05 : 0.3);
-  r->gops = ops / r->t * 1e-9;
-  r->wgbs = (double)wb / r->t * 1e-9;
-  r->ok = true;
-  tern_cpu_linear_destroy(l);
-  free(wd), free(sc), free(x), free(y);
-  return true;
+    bench_measure(fn, ctx, 1, 3, 200, 0.3, st);
 }
 
-static double time_blas(shape s, bool quick) {
-#ifdef TERN_CPU_HAVE_BLAS
-  size_t nw = (size_t)(s.m * s.k);
-  blas_ctx c = {malloc(nw * 4),
-                malloc((size_t)(s.n * s.k) * 4),
-                malloc((size_t)(s.n * s.m) * 4),
-                s.m,
-                s.n,
-                s.k};
-  if (!c.w || !c.x || !c.y) {
-    free((void *)c.w), free((void *)c.x), free(c.y);
-    return NAN;
-  }
-  for (size_t i = 0; i < nw; i++)
-    ((float *)c.w)[i] = (float)(i % 17) * 0.01f;
-  for (int64_t i = 0; i < s.n * s.k; i++)
-    ((float *)c.x)[i] = (float)(i % 13) * 0.01f;
-  double t = bench_median(blas_run, &c, quick ? 1 : 2, 3, quick ? 20 : 200,
-                          quick ? 0.05 : 0.3);
-  free((void *)c.w), free((void *)c.x), free(c.y);
-  return t;
-#else
-  (void)s, (void)quick;
-  return NAN;
-#endif
-}
-
-static bool want_dtype(const char *list, const char *name) {
-  const char *p = list;
+bool bench_listed(const char *list, const char *name) {
+  if (!list)
+    return true;
   size_t n = strlen(name);
-  while ((p = strstr(p, name))) {
-    bool start = p == list || p[-1] == ',';
-    bool end = p[n] == 0 || p[n] == ',';
-    if (start && end)
+  for (const char *p = list; (p = strstr(p, name)); p += n)
+    if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
       return true;
-    p += n;
-  }
   return false;
 }
 
+bool bench_device_wanted(const bench_opts *o, const char *id) {
+  if (!o->device)
+    return true;
+  if (!strcmp(o->device, id))
+    return true;
+  /* "cpu" for "cpu:0" */
+  size_t n = strlen(o->device);
+  return !strncmp(o->device, id, n) && !strcmp(id + n, ":0");
+}
+
+/* ------------------------------------------------------------- output */
+typedef struct backend_status {
+  const char *name;
+  const char *status; /* ok, skipped, failed */
+  char reason[160];
+} backend_status;
+
+static void fmt_time(char *buf, size_t n, double s) {
+  if (isnan(s))
+    snprintf(buf, n, "-");
+  else if (s < 1e-3)
+    snprintf(buf, n, "%.1f us", s * 1e6);
+  else
+    snprintf(buf, n, "%.2f ms", s * 1e3);
+}
+
+static void write_json(const bench_opts *o, const bench_report *r,
+                       const backend_status *bs, int nbs) {
+  bench_json j;
+  bj_begin(&j, stdout);
+  bj_obj(&j, NULL);
+  bj_str(&j, "benchmark", "kernels");
+  bj_int(&j, "schema_version", 1);
+  bj_str(&j, "clock", o->cputime ? "process-cpu/threads" : "wall");
+  bj_bool(&j, "quick", o->quick);
+  if (r->have_machine) {
+    bj_obj(&j, "machine");
+    bj_str(&j, "cpu_isa", r->cpu_isa);
+    bj_int(&j, "threads", r->threads);
+    bj_str(&j, "blas_core", r->blas_core);
+    bj_num(&j, "read_bandwidth_gbs", r->read_bandwidth_gbs);
+    bj_int(&j, "read_bandwidth_buffer_bytes",
+           (long long)r->bandwidth_buffer_bytes);
+    bj_num(&j, "int8_peak_gops", r->int8_peak_gops);
+    bj_str(&j, "int8_peak_instruction", r->int8_peak_instruction);
+    bj_end_obj(&j);
+  } else {
+    bj_null(&j, "machine");
+  }
+  bj_arr(&j, "backends");
+  for (int i = 0; i < nbs; i++) {
+    bj_obj(&j, NULL);
+    bj_str(&j, "backend", bs[i].name);
+    bj_str(&j, "status", bs[i].status);
+    if (bs[i].reason[0])
+      bj_str(&j, "reason", bs[i].reason);
+    bj_end_obj(&j);
+  }
+  bj_end_arr(&j);
+  bj_arr(&j, "results");
+  for (int i = 0; i < r->n_rows; i++) {
+    const bench_row *w = &r->rows[i];
+    bj_obj(&j, NULL);
+    bj_str(&j, "backend", w->backend);
+    bj_str(&j, "device", w->device);
+    bj_str(&j, "device_name", w->device_name);
+    bj_str(&j, "kernel", w->kernel);
+    bj_str(&j, "features", w->features);
+    bj_str(&j, "dtype", w->dtype);
+    bj_int(&j, "m", w->s.m);
+    bj_int(&j, "n", w->s.n);
+    bj_int(&j, "k", w->s.k);
+    bj_int(&j, "reps", w->reps);
+    bj_num(&j, "median_us", w->median_s * 1e6);
+    bj_num(&j, "p95_us", w->p95_s * 1e6);
+    bj_num(&j, "gops", w->gops);
+    bj_num(&j, "weight_gbs", w->weight_gbs);
+    if (w->peer[0]) {
+      bj_str(&j, "peer", w->peer);
+      bj_num(&j, "peer_us", w->peer_s * 1e6);
+      bj_num(&j, "speedup_vs_peer", w->peer_s / w->median_s);
+    } else {
+      bj_null(&j, "peer");
+      bj_null(&j, "peer_us");
+      bj_null(&j, "speedup_vs_peer");
+    }
+    bj_num(&j, "device_us", w->device_s * 1e6);
+    bj_num(&j, "peer_device_us", w->peer_device_s * 1e6);
+    bj_num(&j, "frac_read_bandwidth", w->frac_read_bandwidth);
+    bj_num(&j, "frac_int8_peak", w->frac_int8_peak);
+    if (w->wrong_values >= 0)
+      bj_int(&j, "peer_wrong_values", w->wrong_values);
+    bj_end_obj(&j);
+  }
+  bj_end_arr(&j);
+  bj_end_obj(&j);
+}
+
+static void write_table(const bench_opts *o, const bench_report *r,
+                        const backend_status *bs, int nbs) {
+  printf("tern bench kernels: clock=%s%s\n",
+         o->cputime ? "process-cpu/threads" : "wall",
+         o->quick ? " (quick)" : "");
+  if (r->have_machine)
+    printf("cpu: isa=%s threads=%d openblas=%s; read bandwidth %.1f GB/s "
+           "(%zu MiB buffer), int8 peak %.0f GOPS (%s)\n",
+           r->cpu_isa, r->threads, r->blas_core, r->read_bandwidth_gbs,
+           r->bandwidth_buffer_bytes >> 20, r->int8_peak_gops,
+           r->int8_peak_instruction);
+  for (int i = 0; i < nbs; i++)
+    if (strcmp(bs[i].status, "ok"))
+      printf("%s: %s%s%s\n", bs[i].name, bs[i].status,
+             bs[i].reason[0] ? ": " : "", bs[i].reason);
+  printf("\n%-9s %-22s %-7s %17s %10s %10s %8s %8s %-15s %10s %7s %6s %6s\n",
+         "device", "kernel", "weights", "m,n,k", "median", "p95", "GOPS",
+         "W GB/s", "peer", "peer time", "vs peer", "%BW", "%peak");
+  for (int i = 0; i < r->n_rows; i++) {
+    const bench_row *w = &r->rows[i];
+    char sh[48], t[24], p95[24], pt[24], ratio[16] = "-", bw[16] = "-",
+                                         pk[16] = "-";
+    snprintf(sh, sizeof sh, "%lld,%lld,%lld", (long long)w->s.m,
+             (long long)w->s.n, (long long)w->s.k);
+    fmt_time(t, sizeof t, w->median_s);
+    fmt_time(p95, sizeof p95, w->p95_s);
+    fmt_time(pt, sizeof pt, w->peer[0] ? w->peer_s : NAN);
+    if (w->peer[0] && !isnan(w->peer_s))
+      snprintf(ratio, sizeof ratio, "%.2fx", w->peer_s / w->median_s);
+    if (!isnan(w->frac_read_bandwidth))
+      snprintf(bw, sizeof bw, "%.1f%%", 100 * w->frac_read_bandwidth);
+    if (!isnan(w->frac_int8_peak))
+      snprintf(pk, sizeof pk, "%.1f%%", 100 * w->frac_int8_peak);
+    printf("%-9s %-22s %-7s %17s %10s %10s %8.1f %8.2f %-15s %10s %7s %6s "
+           "%6s\n",
+           w->device, w->kernel, w->dtype, sh, t, p95, w->gops, w->weight_gbs,
+           w->peer[0] ? w->peer : "-", pt, ratio, bw, pk);
+    if (w->wrong_values > 0)
+      printf("          (the peer computed %d wrong values)\n",
+             w->wrong_values);
+  }
+}
+
 int tern_bench_kernels_main(int argc, char **argv) {
-  opts o;
-  int rc = parse(argc, argv, &o);
+  bench_opts o;
+  bool help;
+  unsigned which;
+  int rc = parse(argc, argv, &o, &help, &which);
   if (rc)
     return rc;
-  if (o.help) {
+  if (help) {
     usage(stdout);
     return 0;
   }
-  int threads = o.threads ? o.threads : tern_cpu_default_threads();
-  tern_cpu_isa isa = tern_cpu_isa_active();
-  if (o.isa) {
-    if (!tern_cpu_isa_parse(o.isa, &isa) || !tern_cpu_isa_available(isa)) {
-      fprintf(stderr, "tern bench: ISA '%s' is not available on this CPU\n",
-              o.isa);
-      return 2;
+  bench_report r;
+  memset(&r, 0, sizeof r);
+  backend_status bs[N_BACKENDS];
+  int nbs = 0, failed = 0;
+  for (int b = 0; b < N_BACKENDS; b++) {
+    if (!(which & (1u << b)))
+      continue;
+    backend_status *s = &bs[nbs++];
+    memset(s, 0, sizeof *s);
+    s->name = k_backends[b].name;
+    int before = r.n_rows;
+    if (!o.json)
+      fprintf(stderr, "tern bench kernels: %s...\n", s->name);
+    if (k_backends[b].run(&o, &r, s->reason, sizeof s->reason)) {
+      s->status = "failed";
+      failed = 1;
+    } else {
+      if (r.n_rows == before && !s->reason[0])
+        snprintf(s->reason, sizeof s->reason,
+                 "nothing measured (no kernel selected, or every case "
+                 "failed: see stderr)");
+      s->status = r.n_rows == before ? "skipped" : "ok";
     }
   }
-#ifdef TERN_CPU_HAVE_BLAS
-  openblas_set_num_threads(threads);
-  const char *blas_core = openblas_get_corename();
-#else
-  const char *blas_core = "none";
-#endif
-  if (o.cputime)
-    bench_use_cpu_time(threads);
-  const char *peak_what;
-  double bw = bench_read_bandwidth(
-      o.quick ? (size_t)64 << 20 : (size_t)256 << 20, threads);
-  double peak = bench_int8_peak(threads, &peak_what);
-  tern_dtype dts[3] = {TERN_DTYPE_TERNARY, TERN_DTYPE_I8, TERN_DTYPE_F32};
-  result res[32 * 3];
-  int nres = 0;
-  for (int si = 0; si < o.n_shapes; si++) {
-    double bt = time_blas(o.shapes[si], o.quick);
-    for (int di = 0; di < 3; di++) {
-      if (!want_dtype(o.dtypes, tern_dtype_name(dts[di])))
-        continue;
-      if (!run_case(dts[di], o.shapes[si], isa, threads, o.quick, bt,
-                    &res[nres])) {
-        fprintf(stderr, "tern bench: case failed (out of memory?)\n");
-        return 1;
-      }
-      if (!o.json)
-        fprintf(stderr, "  done %s %lld,%lld,%lld\n", res[nres].dtype,
-                (long long)o.shapes[si].m, (long long)o.shapes[si].n,
-                (long long)o.shapes[si].k);
-      nres++;
-    }
-  }
-  if (o.json) {
-    bench_json j;
-    bj_begin(&j, stdout);
-    bj_obj(&j, NULL);
-    bj_str(&j, "benchmark", "kernels");
-    bj_str(&j, "backend", "cpu");
-    bj_str(&j, "isa", tern_cpu_isa_name(isa));
-    bj_int(&j, "threads", threads);
-    bj_str(&j, "clock", o.cputime ? "process-cpu/threads" : "wall");
-    bj_str(&j, "blas_core", blas_core);
-    bj_num(&j, "read_bandwidth_gbs", bw);
-    bj_num(&j, "int8_peak_gops", peak);
-    bj_str(&j, "int8_peak_instruction", peak_what);
-    bj_arr(&j, "results");
-    for (int i = 0; i < nres; i++) {
-      result *r = &res[i];
-      bj_obj(&j, NULL);
-      bj_str(&j, "dtype", r->dtype);
-      bj_int(&j, "m", r->s.m);
-      bj_int(&j, "n", r->s.n);
-      bj_int(&j, "k", r->s.k);
-      bj_num(&j, "median_us", r->t * 1e6);
-      bj_num(&j, "gops", r->gops);
-      bj_num(&j, "weight_gbs", r->wgbs);
-      bj_num(&j, "openblas_us", r->blas_t * 1e6);
-      bj_num(&j, "speedup_vs_openblas", r->blas_t / r->t);
-      bj_num(&j, "frac_read_bandwidth", r->wgbs / bw);
-      bj_num(&j, "frac_int8_peak", r->gops / peak);
-      bj_end_obj(&j);
-    }
-    bj_end_arr(&j);
-    bj_end_obj(&j);
-    return 0;
-  }
-  printf("tern bench kernels: cpu isa=%s threads=%d openblas=%s clock=%s\n",
-         tern_cpu_isa_name(isa), threads, blas_core,
-         o.cputime ? "process-cpu/threads" : "wall");
-  printf("machine: read bandwidth %.1f GB/s (%s buffer), int8 peak %.0f GOPS "
-         "(%s)\n\n",
-         bw, o.quick ? "64 MiB" : "256 MiB", peak, peak_what);
-  printf("%-8s %17s %11s %9s %9s %11s %8s %7s %7s\n", "weights", "m,n,k",
-         "median", "GOPS", "W GB/s", "OpenBLAS", "vs BLAS", "%BW", "%peak");
-  for (int i = 0; i < nres; i++) {
-    result *r = &res[i];
-    char sh[48], t[24], bt[24];
-    snprintf(sh, sizeof sh, "%lld,%lld,%lld", (long long)r->s.m,
-             (long long)r->s.n, (long long)r->s.k);
-    if (r->t < 1e-3)
-      snprintf(t, sizeof t, "%.1f us", r->t * 1e6);
-    else
-      snprintf(t, sizeof t, "%.2f ms", r->t * 1e3);
-    if (r->blas_t < 1e-3)
-      snprintf(bt, sizeof bt, "%.1f us", r->blas_t * 1e6);
-    else
-      snprintf(bt, sizeof bt, "%.2f ms", r->blas_t * 1e3);
-    printf("%-8s %17s %11s %9.1f %9.2f %11s %7.2fx %6.1f%% %6.1f%%\n", r->dtype,
-           sh, t, r->gops, r->wgbs, bt, r->blas_t / r->t, 100 * r->wgbs / bw,
-           100 * r->gops / peak);
-  }
-  return 0;
+  if (o.json)
+    write_json(&o, &r, bs, nbs);
+  else
+    write_table(&o, &r, bs, nbs);
+  free(r.rows);
+  return failed;
 }

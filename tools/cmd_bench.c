@@ -14,9 +14,10 @@ static void bench_usage(FILE *f) {
   fprintf(f, "usage: tern bench kernels [options]   (tern bench kernels "
              "--help for the options)\n\n"
              "Benchmarks:\n"
-             "  kernels   CPU linear kernels (ternary, int8, f32 weights) vs "
-             "OpenBLAS and\n            the machine's measured bandwidth and "
-             "int8 peak\n");
+             "  kernels   linear kernels (ternary, int8, f32 weights) of the "
+             "cpu, vulkan\n            and opencl backends vs in-run peers "
+             "(OpenBLAS, the f32 shader,\n            CLBlast) and the "
+             "machine's measured bandwidth and int8 peak\n");
 }
 
 int cmd_bench(int argc, char **argv) {

@@ -11,9 +11,14 @@
   X("inspect", cmd_inspect, "show a .tern file's layers, sizes, compression")  \
   X("run", cmd_run, "run a model on a device; latency, outputs, accuracy")     \
   X("quantize", cmd_quantize, "convert f32 weights to int8/ternary/mixed")     \
-  X("bench", cmd_bench, "benchmark the CPU kernels (tern bench kernels)")      \
+  X("bench", cmd_bench, "benchmark the kernels of all backends")               \
   X("tune", cmd_tune, "autotune device kernels; manage the tuning database")   \
-  X("matrix", cmd_matrix, "benchmark matrix: models x precisions x devices")
+  X("matrix", cmd_matrix, "benchmark matrix: models x precisions x devices")   \
+  X("train", tern_cmd_train, "train a model in fp32")                          \
+  X("qat", tern_cmd_qat, "quantization-aware training (ternary/int8)")         \
+  X("distill", tern_cmd_distill,                                               \
+    "distill an fp32 teacher into a quantized student")                        \
+  X("ptq", tern_cmd_ptq, "post-training quantization with calibration")
 
 #define TERN_COMMAND_DECL_(name, fn, help) int fn(int argc, char **argv);
 TERN_COMMANDS(TERN_COMMAND_DECL_)

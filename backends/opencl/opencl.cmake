@@ -40,10 +40,9 @@ else()
   message(STATUS "tern: OpenCL backend without CLBlast (own f32 kernels)")
 endif()
 
-# The OpenCL kernel benchmark (bench/bench_opencl.c) is built here rather than
-# in bench/CMakeLists.txt so that it exists whether or not that file lists it.
+# bench_opencl: the kernel benchmark's harness (tern_bench, built by
+# bench/CMakeLists.txt) run as `tern bench kernels --backend opencl`.
 if(TERN_BUILD_BENCH AND NOT TARGET bench_opencl)
   add_executable(bench_opencl ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_opencl.c)
-  # tern_bench (bench/CMakeLists.txt): bench_common's JSON writer
   target_link_libraries(bench_opencl PRIVATE tern_bench tern_internal)
 endif()

@@ -69,8 +69,8 @@ list(APPEND TERN_OBJ_DEPENDS tern_vk_shaders)
 include_directories(${TERN_VULKAN_INCLUDE_DIR})
 set(TERN_PC_LIBS_PRIVATE "${TERN_PC_LIBS_PRIVATE} -ldl")
 
-# The Vulkan part of the kernel benchmark (bench/bench_vulkan.c), linked to
-# the benchmark helpers that bench/CMakeLists.txt builds (tern_bench).
+# bench_vulkan: the kernel benchmark's harness (tern_bench, built by
+# bench/CMakeLists.txt) run as `tern bench kernels --backend vulkan`.
 if(TERN_BUILD_BENCH AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_common.h)
   add_executable(bench_vulkan ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_vulkan.c)
   target_link_libraries(bench_vulkan PRIVATE tern_bench)
