@@ -1,0 +1,76 @@
+/* op_common.h — small helpers shared by the reference ops in core/ops/:
+ * argument checks with messages, output views, numpy-style broadcasting and
+ * the elementwise activation ops. */
+#ifndef TERN_OP_COMMON_H
+#define TERN_OP_COMMON_H
+
+#include "tern_internal.h"
+
+/* Defined in linear.c: weights must be f32, i8 or ternary with 1 or shape[0]
+ * scales. */
+tern_status tern_check_weight(const tern_view *w, const char *op,
+                              tern_err *err);
+
+/* dtype name for messages; never NULL. */
+const char *tern_op_dtype_str(tern_dtype d);
+
+/* n_in within [lo, hi] (the op table checks this too; infer functions are
+ * also called directly by tests and tools). */
+tern_status tern_op_check_arity(const char *op, int n_in, int lo, int hi,
+                                tern_err *err);
+
+/* Input i has a valid shape (0 <= ndim <= TERN_MAX_DIMS, dims >= 0). */
+tern_status tern_op_check_shape(const char *op, const tern_view *v, int i,
+                                tern_err *err);
+
+/* Inputs [from, to) are f32 with valid shapes. */
+tern_status tern_op_check_f32(const char *op, const tern_view *in, int from,
+                              int to, tern_err *err);
+
+/* An f32 output view of the given shape, no data. */
+void tern_op_out_init(tern_view *out, int ndim, const int64_t *shape);
+
+/* Numpy broadcasting of a and b (right-aligned; dims equal or one of them 1)
+ * into out's shape. */
+tern_status tern_op_broadcast_shape(const char *op, const tern_view *a,
+                                    const tern_view *b, tern_view *out,
+                                    tern_err *err);
+
+/* Strides (in elements of a contiguous tensor of shape in_shape[0..in_ndim))
+ * seen from an output of `ndim` dims, right-aligned: dims of `in` that are 1
+ * or missing get stride 0 (that is how broadcasting reads). */
+void tern_op_broadcast_strides(int in_ndim, const int64_t *in_shape, int ndim,
+                               int64_t *strides);
+
+/* y = f(a, b) elementwise with numpy broadcasting (out shape from
+ * tern_op_broadcast_shape). */
+void tern_op_ref_binary(const tern_view *a, const tern_view *b, tern_view *out,
+                        float (*f)(float, float));
+
+/* Advance a multi-index over `shape`; returns false after the last one. */
+bool tern_op_next_index(int ndim, const int64_t *shape, int64_t *idx);
+
+/* The elementwise activation ops (relu, relu6, gelu, silu). */
+tern_status tern_op_infer_unary(const char *op, const tern_view *in, int n_in,
+                                tern_view *out, tern_err *err);
+void tern_op_ref_unary(tern_activation act, const tern_view *in,
+                       tern_view *out);
+
+/* Window geometry shared by maxpool2d and avgpool2d. */
+typedef struct tern_pool_geom {
+  int64_t N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW;
+} tern_pool_geom;
+
+/* Validate x [N, C, H, W] and kernel (> 0), stride (0 means kernel) and pad
+ * (0 <= pad <= kernel/2); fill g with OH = (H + 2*PH - KH) / SH + 1, ... */
+tern_status tern_pool_geometry(const char *op, const tern_op_params *p,
+                               const tern_view *in, int n_in, tern_pool_geom *g,
+                               tern_err *err);
+
+/* Defined in layernorm.c, shared with rmsnorm: x [..., D] (D >= 1) followed
+ * by n_vec f32 vectors [D] (gamma, beta); eps finite and >= 0. */
+tern_status tern_norm_infer(const char *op, const tern_op_params *p,
+                            const tern_view *in, int n_in, int n_vec,
+                            tern_view *out, tern_err *err);
+
+#endif

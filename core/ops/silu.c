@@ -1,0 +1,14 @@
+/* silu.c — elementwise silu: y = x / (1 + exp(-x)) (tern_apply_activation).
+ * x: f32, any shape; y: same shape. */
+#include "op_common.h"
+
+tern_status tern_infer_SILU(const tern_op_params *p, const tern_view *in,
+                            int n_in, tern_view *out, tern_err *err) {
+  return tern_op_infer_unary("silu", in, n_in, out, err);
+}
+
+tern_status tern_ref_SILU(const tern_op_params *p, const tern_view *in,
+                          int n_in, tern_view *out, tern_err *err) {
+  tern_op_ref_unary(TERN_ACT_SILU, in, out);
+  return TERN_OK;
+}
