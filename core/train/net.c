@@ -76,12 +76,6 @@ static tern_status parse_layer(tt_net *net, char *text, int *cur_c, int *cur_h,
   int n = split_words(text, w, 8);
   if (n == 0)
     return TERN_OK;
-  int a[6] = {0, 0, 0, 0, 0, 0};
-  for (int i = 1; i < n && i < 7; i++)
-    if (!parse_int(w[i], &a[i - 1]))
-      return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
-                          "model spec: '%s': argument '%s' is not an integer",
-                          w[0], w[i]);
   if (!strcmp(w[0], "in")) {
     int c, h, ww;
     if (n != 2 || sscanf(w[1], "%dx%dx%d", &c, &h, &ww) != 3 || c <= 0 ||
@@ -99,6 +93,12 @@ static tern_status parse_layer(tt_net *net, char *text, int *cur_c, int *cur_h,
   if (net->in_c == 0)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
                         "model spec: must start with 'in CxHxW'");
+  int a[6] = {0, 0, 0, 0, 0, 0};
+  for (int i = 1; i < n && i < 7; i++)
+    if (!parse_int(w[i], &a[i - 1]))
+      return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
+                          "model spec: '%s': argument '%s' is not an integer",
+                          w[0], w[i]);
   if (net->n_layers == TT_MAX_LAYERS)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
                         "model spec: more than %d layers", TT_MAX_LAYERS);
