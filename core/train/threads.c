@@ -6,9 +6,11 @@
 
 #include <pthread.h>
 
+struct worker_arg;
 struct tt_pool {
   int threads;
   pthread_t *tid;
+  struct worker_arg *args;
   pthread_mutex_t mu;
   pthread_cond_t cv_work, cv_done;
   uint64_t generation;
@@ -26,14 +28,19 @@ static void run_share(tt_pool *p, int idx) {
     p->fn(p->ctx, b, e);
 }
 
-static void *worker(void *arg) {
-  tt_pool *p = arg;
+typedef struct worker_arg {
+  tt_pool *p;
+  int idx;
+} worker_arg;
+
+static void *worker(void *varg) {
+  worker_arg *a = varg;
+  tt_pool *p = a->p;
+  int idx = a->idx;
   pthread_mutex_lock(&p->mu);
-  int idx = -1;
-  for (int i = 0; i < p->threads - 1; i++)
-    if (pthread_equal(p->tid[i], pthread_self()))
-      idx = i + 1;
-  uint64_t seen = p->generation;
+  /* the pool starts at generation 0: work posted before this thread first
+   * took the lock is still seen */
+  uint64_t seen = 0;
   for (;;) {
     while (!p->quit && p->generation == seen)
       pthread_cond_wait(&p->cv_work, &p->mu);
@@ -58,22 +65,24 @@ tt_pool *tt_pool_create(int threads) {
   if (p->threads == 1)
     return p;
   p->tid = tern_calloc((size_t)p->threads, sizeof *p->tid);
-  if (!p->tid) {
+  p->args = tern_calloc((size_t)p->threads, sizeof *p->args);
+  if (!p->tid || !p->args) {
+    tern_free(p->tid);
+    tern_free(p->args);
     tern_free(p);
     return NULL;
   }
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv_work, NULL);
   pthread_cond_init(&p->cv_done, NULL);
-  /* hold the lock while starting so workers see their complete tid table */
-  pthread_mutex_lock(&p->mu);
   int started = 0;
   for (int i = 0; i < p->threads - 1; i++) {
-    if (pthread_create(&p->tid[i], NULL, worker, p) != 0)
+    p->args[i].p = p;
+    p->args[i].idx = i + 1;
+    if (pthread_create(&p->tid[i], NULL, worker, &p->args[i]) != 0)
       break;
     started++;
   }
-  pthread_mutex_unlock(&p->mu);
   if (started != p->threads - 1) {
     pthread_mutex_lock(&p->mu);
     p->quit = true;
@@ -82,6 +91,7 @@ tt_pool *tt_pool_create(int threads) {
     for (int i = 0; i < started; i++)
       pthread_join(p->tid[i], NULL);
     tern_free(p->tid);
+    tern_free(p->args);
     tern_free(p);
     return NULL;
   }
@@ -102,6 +112,7 @@ void tt_pool_destroy(tt_pool *p) {
     pthread_cond_destroy(&p->cv_work);
     pthread_cond_destroy(&p->cv_done);
     tern_free(p->tid);
+    tern_free(p->args);
   }
   tern_free(p);
 }

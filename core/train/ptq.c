@@ -1,0 +1,227 @@
+/* ptq.c — post-training quantization: weights quantized with the core
+ * quantizers, batch-norm statistics re-estimated on the quantized network,
+ * empirical bias correction layer by layer (the mean output error per
+ * channel over the calibration set is folded into the bias), and a
+ * per-layer error report. */
+#include "train/train.h"
+
+#include <math.h>
+#include <string.h>
+
+static bool is_q(const tt_layer *l) {
+  return (l->kind == TT_LINEAR || l->kind == TT_CONV) && l->prec != TT_F32;
+}
+
+static tern_status clone_f32(const tt_net *net, tt_net **out, tern_err *err) {
+  tt_net *ref = NULL;
+  tern_status st =
+      tt_net_create(net->spec, 0, tt_pool_threads(net->pool), &ref, err);
+  if (!st)
+    st = tt_net_copy_weights(ref, net, err);
+  if (st) {
+    tt_net_destroy(ref);
+    return st;
+  }
+  ref->bn_eps = net->bn_eps;
+  *out = ref;
+  return TERN_OK;
+}
+
+/* Run batches of calib through fn. */
+typedef tern_status (*batch_fn)(void *ctx, const float *x, int64_t n);
+static tern_status for_batches(const tt_dataset *d, int64_t count, int batch,
+                               batch_fn fn, void *ctx, tern_err *err) {
+  if (count <= 0 || count > d->n)
+    count = d->n;
+  size_t per = (size_t)d->c * d->h * d->w;
+  float *x = tern_malloc((size_t)batch * per * sizeof(float));
+  int64_t *idx = tern_malloc((size_t)batch * sizeof(int64_t));
+  tern_status st = TERN_OK;
+  if (!x || !idx)
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "ptq: out of memory");
+  for (int64_t s = 0; !st && s < count; s += batch) {
+    int64_t n = count - s < batch ? count - s : batch;
+    for (int64_t b = 0; b < n; b++)
+      idx[b] = s + b;
+    tt_make_batch(d, idx, n, NULL, 0, 0, x, NULL);
+    st = fn(ctx, x, n);
+  }
+  tern_free(x);
+  tern_free(idx);
+  return st;
+}
+
+typedef struct bc_ctx {
+  tt_net *net, *ref;
+  int layer;
+  double *sum; /* per channel */
+  int64_t count;
+  double *num, *den; /* report: per layer */
+} bc_ctx;
+
+static tern_status fwd_both(bc_ctx *c, const float *x, int64_t n) {
+  if (!tt_net_forward(c->ref, x, n, false, TT_Q_OFF, 0, 0) ||
+      !tt_net_forward(c->net, x, n, false, TT_Q_DET, 0, 0))
+    return tern_err_set(&c->net->err, TERN_ERR_INTERNAL, "ptq: forward failed");
+  return TERN_OK;
+}
+
+static tern_status bias_batch(void *vc, const float *x, int64_t n) {
+  bc_ctx *c = vc;
+  tern_status st = fwd_both(c, x, n);
+  if (st)
+    return st;
+  const tt_layer *l = &c->net->layers[c->layer];
+  int64_t P = (int64_t)l->oh * l->ow;
+  const float *a = c->ref->act[c->layer + 1], *b = c->net->act[c->layer + 1];
+  for (int64_t s = 0; s < n; s++)
+    for (int o = 0; o < l->oc; o++)
+      for (int64_t p = 0; p < P; p++) {
+        int64_t i = (s * l->oc + o) * P + p;
+        c->sum[o] += (double)a[i] - (double)b[i];
+      }
+  c->count += n * P;
+  return TERN_OK;
+}
+
+static tern_status report_batch(void *vc, const float *x, int64_t n) {
+  bc_ctx *c = vc;
+  tern_status st = fwd_both(c, x, n);
+  if (st)
+    return st;
+  for (int i = 0; i < c->net->n_layers; i++) {
+    const tt_layer *l = &c->net->layers[i];
+    if (!is_q(l))
+      continue;
+    int64_t m = n * (int64_t)l->oc * l->oh * l->ow;
+    const float *a = c->ref->act[i + 1], *b = c->net->act[i + 1];
+    for (int64_t k = 0; k < m; k++) {
+      double d = (double)a[k] - (double)b[k];
+      c->num[i] += d * d;
+      c->den[i] += (double)a[k] * a[k];
+    }
+  }
+  return TERN_OK;
+}
+
+typedef struct bn_ctx {
+  tt_net *net;
+  int64_t k;
+} bnr_ctx;
+
+static tern_status bn_batch(void *vc, const float *x, int64_t n) {
+  bnr_ctx *c = vc;
+  /* cumulative average: momentum 1/(k+1) weights every batch equally */
+  c->net->bn_momentum = 1.0f / (float)(c->k + 1);
+  c->k++;
+  if (!tt_net_forward(c->net, x, n, true, TT_Q_DET, 0, 0))
+    return tern_err_set(&c->net->err, TERN_ERR_INTERNAL,
+                        "ptq: forward failed");
+  return TERN_OK;
+}
+
+tern_status tt_quant_report(tt_net *net, const tt_net *ref_in,
+                            const tt_dataset *calib, int64_t count, int batch,
+                            tt_layer_report *report, int max_report,
+                            int *n_report, tern_err *err) {
+  tt_net *ref = NULL;
+  tern_status st = clone_f32(ref_in, &ref, err);
+  if (st)
+    return st;
+  double num[TT_MAX_LAYERS] = {0}, den[TT_MAX_LAYERS] = {0};
+  bc_ctx c = {.net = net, .ref = ref, .num = num, .den = den};
+  st = for_batches(calib, count, batch > 0 ? batch : 256, report_batch, &c,
+                   err);
+  int k = 0;
+  for (int i = 0; !st && i < net->n_layers; i++) {
+    const tt_layer *l = &net->layers[i];
+    if (!is_q(l))
+      continue;
+    int8_t *q = tern_malloc((size_t)l->n_w);
+    float *sc = tern_malloc((size_t)l->oc * sizeof(float));
+    tern_quant_stats qs;
+    memset(&qs, 0, sizeof qs);
+    if (!q || !sc)
+      st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    else
+      st = tt_layer_quantize(net, i, q, sc, &qs);
+    double wn = 0, dn = 0;
+    int64_t cols = l->n_w / l->oc;
+    for (int64_t j = 0; !st && j < l->n_w; j++) {
+      double w = net->params[l->w_off + j];
+      double d = w - (double)q[j] * sc[j / cols];
+      wn += w * w;
+      dn += d * d;
+    }
+    if (!st && k < max_report && report) {
+      tt_layer_report *r = &report[k];
+      r->layer = i;
+      r->kind = l->kind;
+      r->prec = l->prec;
+      r->sparsity = qs.count ? (double)qs.zeros / (double)qs.count : 0;
+      r->weight_rel = wn > 0 ? sqrt(dn / wn) : 0;
+      r->out_rel = den[i] > 0 ? sqrt(num[i] / den[i]) : 0;
+    }
+    k++;
+    tern_free(q);
+    tern_free(sc);
+  }
+  tt_net_destroy(ref);
+  if (!st && n_report)
+    *n_report = k < max_report ? k : max_report;
+  return st;
+}
+
+tern_status tt_ptq(tt_net *net, const tt_dataset *calib, const tt_ptq_cfg *cfg,
+                   tt_layer_report *report, int max_report, int *n_report,
+                   tern_err *err) {
+  if (calib->c != net->in_c || calib->h != net->in_h || calib->w != net->in_w)
+    return tern_err_set(err, TERN_ERR_SHAPE,
+                        "ptq: calibration data does not fit the model input");
+  int batch = cfg->batch > 0 ? cfg->batch : 256;
+  tt_net *ref = NULL;
+  tern_status st = clone_f32(net, &ref, err);
+  if (st)
+    return st;
+  if (cfg->bn_reestimate) {
+    bool any = false;
+    for (int i = 0; i < net->n_layers; i++) {
+      tt_layer *l = &net->layers[i];
+      if (l->kind != TT_BN)
+        continue;
+      any = true;
+      for (int c = 0; c < l->c; c++) {
+        net->stats[l->stat_off + c] = 0;
+        net->stats[l->stat_off + l->c + c] = 1;
+      }
+    }
+    if (any) {
+      float mom = net->bn_momentum;
+      bnr_ctx c = {net, 0};
+      st = for_batches(calib, cfg->calib_count, batch, bn_batch, &c, err);
+      net->bn_momentum = mom;
+    }
+  }
+  if (!st && cfg->bias_correct) {
+    for (int i = 0; !st && i < net->n_layers; i++) {
+      tt_layer *l = &net->layers[i];
+      if (!is_q(l))
+        continue;
+      double *sum = tern_calloc((size_t)l->oc, sizeof(double));
+      if (!sum) {
+        st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+        break;
+      }
+      bc_ctx c = {.net = net, .ref = ref, .layer = i, .sum = sum};
+      st = for_batches(calib, cfg->calib_count, batch, bias_batch, &c, err);
+      for (int o = 0; !st && o < l->oc && c.count; o++)
+        net->params[l->b_off + o] += (float)(sum[o] / (double)c.count);
+      tern_free(sum);
+    }
+  }
+  if (!st)
+    st = tt_quant_report(net, ref, calib, cfg->calib_count, batch, report,
+                         max_report, n_report, err);
+  tt_net_destroy(ref);
+  return st;
+}
