@@ -58,73 +58,73 @@ tern_status tt_net_save_ckpt(const tt_net *net, const char *path,
   return tern_write_file_atomic(path, parts, bytes, 7, err);
 }
 
-static tern_status read_exact(FILE *f, void *p, size_t n, const char *path,
-                              const char *what, tern_err *err) {
-  if (n && fread(p, 1, n, f) != n)
-    return tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                        "checkpoint %s: truncated while reading %s", path,
-                        what);
-  return TERN_OK;
-}
-
 tern_status tt_net_load_ckpt(const char *path, int threads, tt_net **out,
                              tt_ckpt_meta *meta, tern_err *err) {
+  /* read it all and verify the checksum before trusting any field */
   FILE *f = fopen(path, "rb");
   if (!f)
     return tern_err_set(err, TERN_ERR_IO, "checkpoint %s: cannot open", path);
+  long size = -1;
+  if (fseek(f, 0, SEEK_END) == 0)
+    size = ftell(f);
+  rewind(f);
+  if (size < (long)sizeof(ckpt_header) + 8) {
+    fclose(f);
+    return tern_err_set(err, TERN_ERR_CORRUPT_FILE,
+                        "checkpoint %s: %ld bytes is too short", path, size);
+  }
+  uint8_t *buf = tern_malloc((size_t)size);
+  if (!buf) {
+    fclose(f);
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  size_t got = fread(buf, 1, (size_t)size, f);
+  fclose(f);
+  tern_status st = TERN_OK;
   ckpt_header h;
-  char spec[1024];
-  tt_net *net = NULL;
-  tern_status st = read_exact(f, &h, sizeof h, path, "the header", err);
-  if (!st && memcmp(h.magic, CKPT_MAGIC, 8))
+  memcpy(&h, buf, sizeof h);
+  uint64_t sum;
+  memcpy(&sum, buf + size - 8, 8);
+  if (got != (size_t)size)
+    st = tern_err_set(err, TERN_ERR_IO, "checkpoint %s: read failed", path);
+  else if (memcmp(h.magic, CKPT_MAGIC, 8))
     st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
                       "checkpoint %s: bad magic (not a tern checkpoint)", path);
-  if (!st && h.version != 1)
+  else if (h.version != 1)
     st = tern_err_set(err, TERN_ERR_VERSION,
                       "checkpoint %s: version %u (this build reads 1)", path,
                       h.version);
-  if (!st && h.spec_len >= sizeof spec)
+  else if (fnv1a(0xcbf29ce484222325ull, buf, (size_t)size - 8) != sum)
+    st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
+                      "checkpoint %s: checksum mismatch (damaged file)", path);
+  char spec[1024];
+  tt_net *net = NULL;
+  if (!st && (h.spec_len >= sizeof spec ||
+              sizeof h + h.spec_len + 8 > (size_t)size))
     st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
                       "checkpoint %s: model spec of %u bytes", path,
                       h.spec_len);
-  if (!st)
-    st = read_exact(f, spec, h.spec_len, path, "the model spec", err);
   if (!st) {
+    memcpy(spec, buf + sizeof h, h.spec_len);
     spec[h.spec_len] = 0;
     st = tt_net_create(spec, 0, threads, &net, err);
   }
-  if (!st && (net->n_params != h.n_params || net->n_stats != h.n_stats ||
-              net->n_layers != h.n_layers))
-    st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                      "checkpoint %s: parameter count does not match its "
-                      "model spec",
-                      path);
   size_t pb = net ? (size_t)net->n_params * sizeof(float) : 0;
-  if (!st)
-    st = read_exact(f, net->params, pb, path, "parameters", err);
-  if (!st)
-    st = read_exact(f, net->opt_m, pb, path, "optimizer state", err);
-  if (!st)
-    st = read_exact(f, net->opt_v, pb, path, "optimizer state", err);
-  if (!st)
-    st = read_exact(f, net->stats, (size_t)net->n_stats * sizeof(float), path,
-                    "running statistics", err);
-  uint64_t sum = 0;
-  if (!st)
-    st = read_exact(f, &sum, 8, path, "the checksum", err);
+  size_t sb = net ? (size_t)net->n_stats * sizeof(float) : 0;
+  if (!st && (net->n_params != h.n_params || net->n_stats != h.n_stats ||
+              net->n_layers != h.n_layers ||
+              sizeof h + h.spec_len + 3 * pb + sb + 8 != (size_t)size))
+    st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
+                      "checkpoint %s: sizes do not match its model spec",
+                      path);
   if (!st) {
-    uint64_t c = 0xcbf29ce484222325ull;
-    c = fnv1a(c, &h, sizeof h);
-    c = fnv1a(c, spec, h.spec_len);
-    c = fnv1a(c, net->params, pb);
-    c = fnv1a(c, net->opt_m, pb);
-    c = fnv1a(c, net->opt_v, pb);
-    c = fnv1a(c, net->stats, (size_t)net->n_stats * sizeof(float));
-    if (c != sum)
-      st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                        "checkpoint %s: checksum mismatch", path);
+    const uint8_t *p = buf + sizeof h + h.spec_len;
+    memcpy(net->params, p, pb);
+    memcpy(net->opt_m, p + pb, pb);
+    memcpy(net->opt_v, p + 2 * pb, pb);
+    memcpy(net->stats, p + 3 * pb, sb);
   }
-  fclose(f);
+  tern_free(buf);
   if (st) {
     tt_net_destroy(net);
     return st;

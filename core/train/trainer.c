@@ -30,10 +30,10 @@ void tt_train_cfg_defaults(tt_train_cfg *c) {
 tt_qmode tt_qmode_at(const tt_train_cfg *cfg, int64_t step) {
   if (!cfg->qat)
     return TT_Q_OFF;
-  double f = cfg->steps > 0 ? (double)step / (double)cfg->steps : 1;
-  if (f < cfg->frac_fp32)
+  /* phase boundaries are whole steps: llround(fraction·steps) */
+  if (step < llround((double)cfg->frac_fp32 * (double)cfg->steps))
     return TT_Q_OFF;
-  if (f < cfg->frac_stochastic)
+  if (step < llround((double)cfg->frac_stochastic * (double)cfg->steps))
     return TT_Q_STOCHASTIC;
   return TT_Q_DET;
 }
