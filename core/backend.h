@@ -56,12 +56,12 @@ typedef struct tern_backend_vtbl {
   /* Can this device run the node (op, dtypes, params, sizes)? Must be cheap
    * and must not fail. */
   bool (*supports)(tern_device *dev, const tern_exec_node *node);
-  tern_status (*buffer_alloc)(tern_device *dev, size_t bytes,
-                              tern_buffer **out, tern_err *err);
+  tern_status (*buffer_alloc)(tern_device *dev, size_t bytes, tern_buffer **out,
+                              tern_err *err);
   void (*buffer_free)(tern_buffer *buf);
   /* Blocking transfers (a read waits for queued work that writes buf). */
-  tern_status (*buffer_write)(tern_buffer *buf, size_t offset,
-                              const void *src, size_t bytes, tern_err *err);
+  tern_status (*buffer_write)(tern_buffer *buf, size_t offset, const void *src,
+                              size_t bytes, tern_err *err);
   tern_status (*buffer_read)(tern_buffer *buf, size_t offset, void *dst,
                              size_t bytes, tern_err *err);
   /* Compile one node: repack/upload constants, create pipelines. */
@@ -88,11 +88,10 @@ extern const tern_backend_vtbl tern_opencl_backend;
 
 /* CPU backend extras used by core for fallback and reference sessions. */
 typedef enum tern_cpu_mode {
-  TERN_CPU_FAST = 0,      /* best kernels for this CPU */
-  TERN_CPU_REFERENCE = 1  /* the naive reference of core/ops */
+  TERN_CPU_FAST = 0,     /* best kernels for this CPU */
+  TERN_CPU_REFERENCE = 1 /* the naive reference of core/ops */
 } tern_cpu_mode;
-tern_status tern_cpu_device_open_mode(tern_backend_ctx *ctx,
-                                      tern_cpu_mode mode, tern_device **out,
-                                      tern_err *err);
+tern_status tern_cpu_device_open_mode(tern_backend_ctx *ctx, tern_cpu_mode mode,
+                                      tern_device **out, tern_err *err);
 
 #endif

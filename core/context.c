@@ -53,8 +53,8 @@ tern_status tern_context_create(const tern_context_desc *desc,
   tern_context *c = tern_calloc(1, sizeof *c);
   if (!c)
     return tern_err_set(NULL, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-  c->thread_count = desc && desc->thread_count > 0 ? desc->thread_count
-                                                   : default_threads();
+  c->thread_count =
+      desc && desc->thread_count > 0 ? desc->thread_count : default_threads();
   const char *list = desc ? desc->backends : NULL;
   const char *db = desc && desc->tuning_db_path ? desc->tuning_db_path
                                                 : getenv("TERN_TUNING_DB");
@@ -74,8 +74,7 @@ tern_status tern_context_create(const tern_context_desc *desc,
         tern_context_destroy(c);
         return s;
       }
-      tern_log(TERN_LOG_WARN, "backend %s unavailable: %s", vt->name,
-               err.msg);
+      tern_log(TERN_LOG_WARN, "backend %s unavailable: %s", vt->name, err.msg);
       continue;
     }
     int slot = c->n_backends++;

@@ -6,17 +6,17 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define GROW(g, arr, n, cap, type)                                          \
-  do {                                                                      \
-    if ((g)->n == (g)->cap) {                                               \
-      int nc_ = (g)->cap ? (g)->cap * 2 : 8;                                \
-      type *p_ = tern_realloc((g)->arr, (size_t)nc_ * sizeof(type));        \
-      if (!p_)                                                              \
-        return tern_err_set(&(g)->err, TERN_ERR_OUT_OF_MEMORY,              \
-                            "out of memory");                               \
-      (g)->arr = p_;                                                        \
-      (g)->cap = nc_;                                                       \
-    }                                                                       \
+#define GROW(g, arr, n, cap, type)                                             \
+  do {                                                                         \
+    if ((g)->n == (g)->cap) {                                                  \
+      int nc_ = (g)->cap ? (g)->cap * 2 : 8;                                   \
+      type *p_ = tern_realloc((g)->arr, (size_t)nc_ * sizeof(type));           \
+      if (!p_)                                                                 \
+        return tern_err_set(&(g)->err, TERN_ERR_OUT_OF_MEMORY,                 \
+                            "out of memory");                                  \
+      (g)->arr = p_;                                                           \
+      (g)->cap = nc_;                                                          \
+    }                                                                          \
   } while (0)
 
 tern_status tern_graph_create(tern_graph **out) {
@@ -89,8 +89,8 @@ static tern_status check_shape(int ndim, const int64_t *shape, tern_err *err,
                           "%s: dimension %d is %lld (must be 1..2^40)", what, i,
                           (long long)shape[i]);
     if (n > ((int64_t)1 << 40) / shape[i])
-      return tern_err_set(err, TERN_ERR_SHAPE,
-                          "%s: element count overflows", what);
+      return tern_err_set(err, TERN_ERR_SHAPE, "%s: element count overflows",
+                          what);
     n *= shape[i];
   }
   return TERN_OK;
@@ -362,8 +362,8 @@ tern_status tern_graph_set_metadata(tern_graph *g, const char *key,
     char **k = tern_realloc(g->meta_keys, (size_t)nc * sizeof(char *));
     if (k)
       g->meta_keys = k;
-    char **vv = k ? tern_realloc(g->meta_values, (size_t)nc * sizeof(char *))
-                  : NULL;
+    char **vv =
+        k ? tern_realloc(g->meta_values, (size_t)nc * sizeof(char *)) : NULL;
     if (!vv) {
       tern_free(v);
       return tern_err_set(&g->err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
@@ -390,10 +390,18 @@ const char *tern_graph_get_metadata(const tern_graph *g, const char *key) {
   return NULL;
 }
 
-int tern_graph_tensor_count(const tern_graph *g) { return g ? g->n_tensors : 0; }
-int tern_graph_node_count(const tern_graph *g) { return g ? g->n_nodes : 0; }
-int tern_graph_input_count(const tern_graph *g) { return g ? g->n_inputs : 0; }
-int tern_graph_output_count(const tern_graph *g) { return g ? g->n_outputs : 0; }
+int tern_graph_tensor_count(const tern_graph *g) {
+  return g ? g->n_tensors : 0;
+}
+int tern_graph_node_count(const tern_graph *g) {
+  return g ? g->n_nodes : 0;
+}
+int tern_graph_input_count(const tern_graph *g) {
+  return g ? g->n_inputs : 0;
+}
+int tern_graph_output_count(const tern_graph *g) {
+  return g ? g->n_outputs : 0;
+}
 
 tern_status tern_graph_input(const tern_graph *g, int i, int *id) {
   if (!g || !id || i < 0 || i >= g->n_inputs)

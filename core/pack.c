@@ -53,7 +53,9 @@ tern_status tern_ternary_unpack(const uint8_t *packed, int64_t rows,
   return TERN_OK;
 }
 
-size_t tern_trits_bytes(int64_t n) { return n <= 0 ? 0 : (size_t)(n + 4) / 5; }
+size_t tern_trits_bytes(int64_t n) {
+  return n <= 0 ? 0 : (size_t)(n + 4) / 5;
+}
 
 tern_status tern_trits_pack(const int8_t *q, int64_t n, uint8_t *out,
                             size_t out_bytes) {

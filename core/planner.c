@@ -4,11 +4,14 @@
 #include "planner.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define ARENA_ALIGN 256
 
-static size_t align_up(size_t v) { return (v + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+static size_t align_up(size_t v) {
+  return (v + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
 
 /* Re-run shape inference over the clone after changing the batch. */
 static tern_status reinfer(tern_graph *g, int64_t batch, tern_err *err) {
@@ -183,8 +186,7 @@ static int sole_consumer(const tern_graph *g, const int *cons, int id,
   return -1;
 }
 
-static tern_status fuse(tern_graph *g, bool *dead, int *fused,
-                        tern_err *err) {
+static tern_status fuse(tern_graph *g, bool *dead, int *fused, tern_err *err) {
   int *cons = count_consumers(g);
   if (!cons)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
@@ -264,9 +266,9 @@ static tern_status assign_offsets(tern_plan *p, bool reuse, tern_err *err) {
     for (int t = 0; t < nt; t++) {
       if (first[t] != k || is_const(g, t))
         continue;
-      size_t bytes = align_up((size_t)tern_dims_prod(g->tensors[t].shape, 0,
-                                                     g->tensors[t].ndim) *
-                              sizeof(float));
+      size_t bytes = align_up(
+          (size_t)tern_dims_prod(g->tensors[t].shape, 0, g->tensors[t].ndim) *
+          sizeof(float));
       p->bytes[t] = bytes;
       naive += bytes;
       size_t off = reuse ? 0 : naive - bytes;

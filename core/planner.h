@@ -6,8 +6,8 @@
 #include "tern_internal.h"
 
 typedef struct tern_plan {
-  tern_graph *g;      /* planned copy of the graph (owned) */
-  int *order;         /* node indices to run, in order */
+  tern_graph *g; /* planned copy of the graph (owned) */
+  int *order;    /* node indices to run, in order */
   int n_order;
   size_t *offset;     /* per tensor: arena offset, SIZE_MAX for constants */
   size_t *bytes;      /* per tensor: bytes reserved in the arena */

@@ -38,8 +38,7 @@ static tern_status check_args(const char *fn, const float *w, int64_t rows,
                               int64_t cols, const int8_t *q,
                               const float *scales) {
   if (!w || !q || !scales)
-    return tern_err_set(NULL, TERN_ERR_INVALID_ARGUMENT, "%s: NULL buffer",
-                        fn);
+    return tern_err_set(NULL, TERN_ERR_INVALID_ARGUMENT, "%s: NULL buffer", fn);
   if (rows <= 0 || cols <= 0)
     return tern_err_set(NULL, TERN_ERR_INVALID_ARGUMENT,
                         "%s: rows and cols must be positive (got %lld x %lld)",
@@ -153,7 +152,7 @@ bool tern_act_exponent(float absmax, int *e) {
     *e = 0;
     return false;
   }
-  int E = (int)be - 126;          /* f = 1.m / 2 */
+  int E = (int)be - 126;           /* f = 1.m / 2 */
   uint32_t man = bits & 0x7fffffu; /* f <= 127/128 <=> 1.m <= 1.984375 */
   *e = man <= 0x7e0000u ? E - 7 : E - 6;
   return true;
@@ -166,8 +165,7 @@ static inline float exp2_int(int e) {
   return f;
 }
 
-void tern_act_quantize_row(const float *x, int64_t n, int8_t *q,
-                           float *scale) {
+void tern_act_quantize_row(const float *x, int64_t n, int8_t *q, float *scale) {
   float m = 0;
   for (int64_t i = 0; i < n; i++) {
     float a = fabsf(x[i]);

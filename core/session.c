@@ -53,11 +53,10 @@ static tern_status slot_open(tern_session *s, tern_context *ctx, int dev_idx,
   snprintf(sl->id, sizeof sl->id, "%s", reference ? "cpu:ref" : cd->info.id);
   s->n_slots++;
   if (s->plan.arena_bytes) {
-    st = sl->vt->buffer_alloc(sl->dev, s->plan.arena_bytes, &sl->arena,
-                              &s->err);
+    st =
+        sl->vt->buffer_alloc(sl->dev, s->plan.arena_bytes, &sl->arena, &s->err);
     if (st)
-      return tern_err_prefix(&s->err,
-                             "allocating %zu activation bytes on %s",
+      return tern_err_prefix(&s->err, "allocating %zu activation bytes on %s",
                              s->plan.arena_bytes, sl->id);
   }
   return TERN_OK;
@@ -104,9 +103,9 @@ void tern_session_destroy(tern_session *s) {
 static tern_status session_build(tern_session *s, tern_context *ctx,
                                  const tern_graph *g,
                                  const tern_session_desc *d) {
-  tern_status st = tern_plan_build(g, d ? d->batch : 0, !(d && d->no_fusion),
-                                   !(d && d->no_memory_reuse), &s->plan,
-                                   &s->err);
+  tern_status st =
+      tern_plan_build(g, d ? d->batch : 0, !(d && d->no_fusion),
+                      !(d && d->no_memory_reuse), &s->plan, &s->err);
   if (st)
     return st;
   bool reference = d && d->reference;
@@ -120,8 +119,8 @@ static tern_status session_build(tern_session *s, tern_context *ctx,
   st = slot_open(s, ctx, dev, reference);
   if (st)
     return st;
-  bool primary_is_cpu = reference || strcmp(ctx->devices[dev].info.backend,
-                                            "cpu") == 0;
+  bool primary_is_cpu =
+      reference || strcmp(ctx->devices[dev].info.backend, "cpu") == 0;
   s->steps = tern_calloc((size_t)s->plan.n_order + 1, sizeof(step));
   s->valid = tern_calloc((size_t)s->plan.g->n_tensors + 1, 1);
   if (!s->steps || !s->valid)
@@ -158,8 +157,10 @@ static tern_status session_build(tern_session *s, tern_context *ctx,
     if (st && sp->slot == 0 && !primary_is_cpu && !(d && d->no_fallback)) {
       /* a device that fails to compile a node (driver bug, build error)
        * hands it to the CPU rather than failing the whole session */
-      tern_log(TERN_LOG_WARN, "%s: preparing node '%s' failed (%s); using "
-               "the CPU", sl->id, n->name, s->err.msg);
+      tern_log(TERN_LOG_WARN,
+               "%s: preparing node '%s' failed (%s); using "
+               "the CPU",
+               sl->id, n->name, s->err.msg);
       if (s->n_slots == 1) {
         int cpu = tern_context_find_device(ctx, "cpu:0");
         st = slot_open(s, ctx, cpu, false);
@@ -231,7 +232,7 @@ tern_status tern_session_set_input(tern_session *s, int i, const float *data,
   if (!s || !data)
     return tern_err_set(s ? &s->err : NULL, TERN_ERR_INVALID_ARGUMENT,
                         "tern_session_set_input: NULL argument");
-  int id;
+  int id = 0;
   tern_status st = io_tensor(s, true, i, &id);
   if (st)
     return st;
@@ -240,7 +241,8 @@ tern_status tern_session_set_input(tern_session *s, int i, const float *data,
     const tern_tensor *t = &s->plan.g->tensors[id];
     return tern_err_set(&s->err, TERN_ERR_SHAPE,
                         "input %d ('%s') has shape %s = %zu values, %zu given",
-                        i, t->name, tern_shape_str(t->ndim, t->shape, b, sizeof b),
+                        i, t->name,
+                        tern_shape_str(t->ndim, t->shape, b, sizeof b),
                         tensor_elems(s, id), count);
   }
   slot *sl = &s->slots[0];
@@ -307,8 +309,8 @@ tern_status tern_session_run(tern_session *s) {
     bufs[n->n_inputs] = s->slots[sp->slot].arena;
     offs[n->n_inputs] = s->plan.offset[n->output];
     slot *sl = &s->slots[sp->slot];
-    tern_status st = sl->vt->node_run(sl->dev, sp->prepared, bufs, offs,
-                                      &s->err);
+    tern_status st =
+        sl->vt->node_run(sl->dev, sp->prepared, bufs, offs, &s->err);
     if (st)
       return tern_err_prefix(&s->err, "running node '%s' (%s) on %s", n->name,
                              tern_op_name(n->op), sl->id);
@@ -329,7 +331,7 @@ tern_status tern_session_get_output(tern_session *s, int i, float *data,
   if (!s || !data)
     return tern_err_set(s ? &s->err : NULL, TERN_ERR_INVALID_ARGUMENT,
                         "tern_session_get_output: NULL argument");
-  int id;
+  int id = 0;
   tern_status st = io_tensor(s, false, i, &id);
   if (st)
     return st;
@@ -343,15 +345,13 @@ tern_status tern_session_get_output(tern_session *s, int i, float *data,
       src = k;
   if (src < 0)
     return tern_err_set(&s->err, TERN_ERR_INVALID_ARGUMENT,
-                        "output %d has no value yet: call tern_session_run",
-                        i);
-  return s->slots[src].vt->buffer_read(s->slots[src].arena,
-                                       s->plan.offset[id], data,
-                                       count * sizeof(float), &s->err);
+                        "output %d has no value yet: call tern_session_run", i);
+  return s->slots[src].vt->buffer_read(s->slots[src].arena, s->plan.offset[id],
+                                       data, count * sizeof(float), &s->err);
 }
 
-static tern_status io_shape(const tern_session *s, bool input, int i,
-                            int *ndim, int64_t *shape) {
+static tern_status io_shape(const tern_session *s, bool input, int i, int *ndim,
+                            int64_t *shape) {
   if (!s || !ndim || !shape)
     return tern_err_set(NULL, TERN_ERR_INVALID_ARGUMENT, "NULL argument");
   const tern_graph *g = s->plan.g;

@@ -17,7 +17,8 @@ void *tern_calloc(size_t count, size_t size); /* overflow-checked */
 void *tern_realloc(void *ptr, size_t bytes);
 void tern_free(void *ptr);
 char *tern_strdup(const char *s);
-/* 64-byte aligned allocation (kernels and arenas); free with tern_free_aligned */
+/* 64-byte aligned allocation (kernels and arenas); free with tern_free_aligned
+ */
 void *tern_malloc_aligned(size_t bytes);
 void tern_free_aligned(void *ptr);
 
@@ -63,8 +64,8 @@ typedef struct tern_view {
   tern_dtype dtype;
   int ndim;
   int64_t shape[TERN_MAX_DIMS];
-  void *data;           /* host data (NULL during shape inference) */
-  const float *scales;  /* i8/ternary weights */
+  void *data;          /* host data (NULL during shape inference) */
+  const float *scales; /* i8/ternary weights */
   int64_t scale_count;
 } tern_view;
 
@@ -139,9 +140,8 @@ tern_status tern_constant_check(const char *name, tern_dtype dtype, int ndim,
 typedef tern_status (*tern_infer_fn)(const tern_op_params *p,
                                      const tern_view *in, int n_in,
                                      tern_view *out, tern_err *err);
-typedef tern_status (*tern_ref_fn)(const tern_op_params *p,
-                                   const tern_view *in, int n_in,
-                                   tern_view *out, tern_err *err);
+typedef tern_status (*tern_ref_fn)(const tern_op_params *p, const tern_view *in,
+                                   int n_in, tern_view *out, tern_err *err);
 
 typedef struct tern_op_def {
   const char *name;
@@ -153,15 +153,15 @@ typedef struct tern_op_def {
 const tern_op_def *tern_op_get(tern_op op);
 
 /* Reference ops, one per file in core/ops/. */
-#define TERN_OP_DECL_(name, str)                                           \
-  tern_status tern_infer_##name(const tern_op_params *p, const tern_view *in, \
-                                int n_in, tern_view *out, tern_err *err);  \
-  tern_status tern_ref_##name(const tern_op_params *p, const tern_view *in,   \
+#define TERN_OP_DECL_(name, str)                                               \
+  tern_status tern_infer_##name(const tern_op_params *p, const tern_view *in,  \
+                                int n_in, tern_view *out, tern_err *err);      \
+  tern_status tern_ref_##name(const tern_op_params *p, const tern_view *in,    \
                               int n_in, tern_view *out, tern_err *err);
 TERN_OP_MAP(TERN_OP_DECL_)
 #undef TERN_OP_DECL_
 
-/* Shared numerics (core/ops/numerics.c): the activation rule and the
+/* Shared numerics (core/quant.c): the activation rule and the
  * quantized epilogue, used by the reference and mirrored by every backend. */
 /* Power-of-two exponent e of the activation scale 2^e for a block whose
  * max|x| is absmax; returns false (scale 1, all zero) for tiny/non-finite. */

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- version */
-unsigned tern_version(void) { return TERN_VERSION_HEX; }
+unsigned tern_version(void) {
+  return TERN_VERSION_HEX;
+}
 
 #define TERN_STR2_(x) #x
 #define TERN_STR_(x) TERN_STR2_(x)
@@ -23,8 +25,8 @@ const char *tern_version_string(void) {
 /* ----------------------------------------------------------------- status */
 const char *tern_status_name(tern_status status) {
   switch (status) {
-#define TERN_STATUS_NAME_(name, value, str)                                \
-  case TERN_##name:                                                         \
+#define TERN_STATUS_NAME_(name, value, str)                                    \
+  case TERN_##name:                                                            \
     return "TERN_" #name;
     TERN_STATUS_MAP(TERN_STATUS_NAME_)
 #undef TERN_STATUS_NAME_
@@ -34,8 +36,8 @@ const char *tern_status_name(tern_status status) {
 
 const char *tern_status_str(tern_status status) {
   switch (status) {
-#define TERN_STATUS_STR_(name, value, str)                                 \
-  case TERN_##name:                                                         \
+#define TERN_STATUS_STR_(name, value, str)                                     \
+  case TERN_##name:                                                            \
     return str;
     TERN_STATUS_MAP(TERN_STATUS_STR_)
 #undef TERN_STATUS_STR_
@@ -61,8 +63,8 @@ static tern_allocator g_alloc = {default_malloc, default_realloc, default_free,
 
 tern_status tern_set_allocator(const tern_allocator *a) {
   if (!a) {
-    g_alloc = (tern_allocator){default_malloc, default_realloc, default_free,
-                               NULL};
+    g_alloc =
+        (tern_allocator){default_malloc, default_realloc, default_free, NULL};
     return TERN_OK;
   }
   if (!a->malloc_fn || !a->realloc_fn || !a->free_fn)
@@ -73,7 +75,9 @@ tern_status tern_set_allocator(const tern_allocator *a) {
   return TERN_OK;
 }
 
-void *tern_malloc(size_t n) { return g_alloc.malloc_fn(g_alloc.user, n ? n : 1); }
+void *tern_malloc(size_t n) {
+  return g_alloc.malloc_fn(g_alloc.user, n ? n : 1);
+}
 void *tern_realloc(void *p, size_t n) {
   return g_alloc.realloc_fn(g_alloc.user, p, n ? n : 1);
 }
@@ -133,7 +137,9 @@ bool tern_add_size(size_t a, size_t b, size_t *out) {
 /* ----------------------------------------------------------------- errors */
 static _Thread_local char t_last_error[TERN_ERRMSG_MAX];
 
-const char *tern_last_error(void) { return t_last_error; }
+const char *tern_last_error(void) {
+  return t_last_error;
+}
 
 void tern_err_publish(const tern_err *err) {
   if (err)
@@ -159,14 +165,15 @@ tern_status tern_err_set(tern_err *err, tern_status status, const char *fmt,
 tern_status tern_err_prefix(tern_err *err, const char *fmt, ...) {
   if (!err)
     return TERN_ERR_INTERNAL;
-  char pre[TERN_ERRMSG_MAX], buf[TERN_ERRMSG_MAX];
+  char pre[TERN_ERRMSG_MAX / 2], buf[TERN_ERRMSG_MAX + TERN_ERRMSG_MAX / 2 + 4];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(pre, sizeof pre, fmt, ap);
   va_end(ap);
   snprintf(buf, sizeof buf, "%s: %s", pre, err->msg);
-  memcpy(err->msg, buf, sizeof buf);
-  memcpy(t_last_error, buf, sizeof buf);
+  buf[TERN_ERRMSG_MAX - 1] = 0; /* keep the head of a long message */
+  memcpy(err->msg, buf, TERN_ERRMSG_MAX);
+  memcpy(t_last_error, buf, TERN_ERRMSG_MAX);
   return err->status;
 }
 
@@ -305,9 +312,8 @@ tern_status tern_write_file_atomic(const char *path, const void *const *parts,
       if (w < 0 && errno == EINTR)
         continue;
       if (w <= 0) {
-        tern_status s = tern_err_set(err, TERN_ERR_IO,
-                                     "cannot write '%s': %s", tmp,
-                                     strerror(errno));
+        tern_status s = tern_err_set(err, TERN_ERR_IO, "cannot write '%s': %s",
+                                     tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         tern_free(tmp);
@@ -318,16 +324,16 @@ tern_status tern_write_file_atomic(const char *path, const void *const *parts,
     }
   }
   if (fsync(fd) != 0 || close(fd) != 0) {
-    tern_status s = tern_err_set(err, TERN_ERR_IO, "cannot flush '%s': %s",
-                                 tmp, strerror(errno));
+    tern_status s = tern_err_set(err, TERN_ERR_IO, "cannot flush '%s': %s", tmp,
+                                 strerror(errno));
     unlink(tmp);
     tern_free(tmp);
     return s;
   }
   if (rename(tmp, path) != 0) {
-    tern_status s = tern_err_set(err, TERN_ERR_IO,
-                                 "cannot rename '%s' to '%s': %s", tmp, path,
-                                 strerror(errno));
+    tern_status s =
+        tern_err_set(err, TERN_ERR_IO, "cannot rename '%s' to '%s': %s", tmp,
+                     path, strerror(errno));
     unlink(tmp);
     tern_free(tmp);
     return s;

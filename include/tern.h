@@ -42,7 +42,7 @@ extern "C" {
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 3
 #define TERN_VERSION_PATCH 0
-#define TERN_VERSION_HEX                                                   \
+#define TERN_VERSION_HEX                                                       \
   ((TERN_VERSION_MAJOR << 16) | (TERN_VERSION_MINOR << 8) | TERN_VERSION_PATCH)
 
 /* The version of the library actually linked, as TERN_VERSION_HEX. */
@@ -53,20 +53,20 @@ TERN_API const char *tern_version_string(void);
 /* ----------------------------------------------------------------- status */
 
 /* One table generates the enum, tern_status_name() and tern_status_str(). */
-#define TERN_STATUS_MAP(XX)                                                \
-  XX(OK, 0, "success")                                                    \
-  XX(ERR_INVALID_ARGUMENT, 1, "invalid argument")                         \
-  XX(ERR_OUT_OF_MEMORY, 2, "out of memory")                               \
-  XX(ERR_IO, 3, "input/output error")                                     \
-  XX(ERR_CORRUPT_FILE, 4, "corrupt or malformed file")                    \
-  XX(ERR_VERSION, 5, "unsupported file version")                          \
-  XX(ERR_UNSUPPORTED, 6, "operation not supported")                       \
-  XX(ERR_SHAPE, 7, "tensor shape mismatch")                               \
-  XX(ERR_DTYPE, 8, "tensor dtype mismatch")                               \
-  XX(ERR_NOT_FOUND, 9, "not found")                                       \
-  XX(ERR_NO_DEVICE, 10, "no such device")                                 \
-  XX(ERR_BACKEND, 11, "backend error")                                    \
-  XX(ERR_DEVICE_LOST, 12, "device lost")                                  \
+#define TERN_STATUS_MAP(XX)                                                    \
+  XX(OK, 0, "success")                                                         \
+  XX(ERR_INVALID_ARGUMENT, 1, "invalid argument")                              \
+  XX(ERR_OUT_OF_MEMORY, 2, "out of memory")                                    \
+  XX(ERR_IO, 3, "input/output error")                                          \
+  XX(ERR_CORRUPT_FILE, 4, "corrupt or malformed file")                         \
+  XX(ERR_VERSION, 5, "unsupported file version")                               \
+  XX(ERR_UNSUPPORTED, 6, "operation not supported")                            \
+  XX(ERR_SHAPE, 7, "tensor shape mismatch")                                    \
+  XX(ERR_DTYPE, 8, "tensor dtype mismatch")                                    \
+  XX(ERR_NOT_FOUND, 9, "not found")                                            \
+  XX(ERR_NO_DEVICE, 10, "no such device")                                      \
+  XX(ERR_BACKEND, 11, "backend error")                                         \
+  XX(ERR_DEVICE_LOST, 12, "device lost")                                       \
   XX(ERR_INTERNAL, 13, "internal error")
 
 typedef enum tern_status {
@@ -167,12 +167,12 @@ typedef enum tern_ternary_method {
 } tern_ternary_method;
 
 typedef struct tern_quant_stats {
-  int64_t count;     /* weights seen */
-  int64_t zeros;     /* weights quantized to 0 */
-  double sparsity;   /* zeros / count */
-  float scale_min;   /* smallest per-channel scale */
-  float scale_max;   /* largest per-channel scale */
-  double mse;        /* mean squared error of the dequantized weights */
+  int64_t count;   /* weights seen */
+  int64_t zeros;   /* weights quantized to 0 */
+  double sparsity; /* zeros / count */
+  float scale_min; /* smallest per-channel scale */
+  float scale_max; /* largest per-channel scale */
+  double mse;      /* mean squared error of the dequantized weights */
 } tern_quant_stats;
 
 typedef struct tern_ternary_desc {
@@ -193,8 +193,8 @@ TERN_API tern_status tern_quantize_ternary(const float *w, int64_t rows,
 /* Symmetric per-channel INT8: scale = max|w_row| / 127 (1 if the row is all
  * zero); q = clamp(round_half_even(w / scale), -127, 127). */
 TERN_API tern_status tern_quantize_int8(const float *w, int64_t rows,
-                                        int64_t cols, int8_t *q,
-                                        float *scales, tern_quant_stats *stats);
+                                        int64_t cols, int8_t *q, float *scales,
+                                        tern_quant_stats *stats);
 
 /* The activation rule, identical on every backend (see docs/NUMERICS.md):
  * each row of `cols` values gets a power-of-two scale s = 2^e, the smallest
@@ -211,35 +211,35 @@ TERN_API float tern_f16_to_f32(uint16_t h);
 
 /* ------------------------------------------------------------------ ops */
 
-#define TERN_OP_MAP(XX)                                                    \
-  XX(LINEAR, "linear")                                                    \
-  XX(CONV2D, "conv2d")                                                    \
-  XX(BATCHNORM, "batchnorm")                                              \
-  XX(RELU, "relu")                                                        \
-  XX(RELU6, "relu6")                                                      \
-  XX(GELU, "gelu")                                                        \
-  XX(SILU, "silu")                                                        \
-  XX(ADD, "add")                                                          \
-  XX(MUL, "mul")                                                          \
-  XX(MAXPOOL2D, "maxpool2d")                                              \
-  XX(AVGPOOL2D, "avgpool2d")                                              \
-  XX(GLOBAL_AVGPOOL, "global_avgpool")                                    \
-  XX(FLATTEN, "flatten")                                                  \
-  XX(RESHAPE, "reshape")                                                  \
-  XX(CONCAT, "concat")                                                    \
-  XX(SOFTMAX, "softmax")                                                  \
-  XX(LAYERNORM, "layernorm")                                              \
-  XX(RMSNORM, "rmsnorm")                                                  \
-  XX(MATMUL, "matmul")                                                    \
-  XX(CAUSAL_MASK, "causal_mask")                                          \
-  XX(ROPE, "rope")                                                        \
+#define TERN_OP_MAP(XX)                                                        \
+  XX(LINEAR, "linear")                                                         \
+  XX(CONV2D, "conv2d")                                                         \
+  XX(BATCHNORM, "batchnorm")                                                   \
+  XX(RELU, "relu")                                                             \
+  XX(RELU6, "relu6")                                                           \
+  XX(GELU, "gelu")                                                             \
+  XX(SILU, "silu")                                                             \
+  XX(ADD, "add")                                                               \
+  XX(MUL, "mul")                                                               \
+  XX(MAXPOOL2D, "maxpool2d")                                                   \
+  XX(AVGPOOL2D, "avgpool2d")                                                   \
+  XX(GLOBAL_AVGPOOL, "global_avgpool")                                         \
+  XX(FLATTEN, "flatten")                                                       \
+  XX(RESHAPE, "reshape")                                                       \
+  XX(CONCAT, "concat")                                                         \
+  XX(SOFTMAX, "softmax")                                                       \
+  XX(LAYERNORM, "layernorm")                                                   \
+  XX(RMSNORM, "rmsnorm")                                                       \
+  XX(MATMUL, "matmul")                                                         \
+  XX(CAUSAL_MASK, "causal_mask")                                               \
+  XX(ROPE, "rope")                                                             \
   XX(PERMUTE, "permute")
 
 typedef enum tern_op {
 #define TERN_OP_ENUM_(name, str) TERN_OP_##name,
   TERN_OP_MAP(TERN_OP_ENUM_)
 #undef TERN_OP_ENUM_
-  TERN_OP_COUNT_
+      TERN_OP_COUNT_
 } tern_op;
 
 /* "linear", ...; NULL for unknown values. */
@@ -272,12 +272,12 @@ typedef struct tern_op_params {
   int32_t ndim;        /* reshape/permute: entries used in shape/perm */
   int32_t shape[TERN_MAX_DIMS]; /* reshape: -1 infers one dim, 0 copies */
   int32_t perm[TERN_MAX_DIMS];  /* permute: output dim i = input perm[i] */
-  int32_t transpose_b; /* matmul: B is [..., N, K] */
-  int32_t activation;  /* linear/conv2d: tern_activation */
-  float eps;           /* batchnorm/layernorm/rmsnorm (0 means 1e-5) */
-  float alpha;         /* matmul: output scale (0 means 1) */
-  float theta;         /* rope: base (0 means 10000) */
-  int32_t count_include_pad; /* avgpool2d */
+  int32_t transpose_b;          /* matmul: B is [..., N, K] */
+  int32_t activation;           /* linear/conv2d: tern_activation */
+  float eps;                    /* batchnorm/layernorm/rmsnorm (0 means 1e-5) */
+  float alpha;                  /* matmul: output scale (0 means 1) */
+  float theta;                  /* rope: base (0 means 10000) */
+  int32_t count_include_pad;    /* avgpool2d */
 } tern_op_params;
 
 /* ------------------------------------------------------------------ graph
@@ -337,8 +337,7 @@ TERN_API tern_status tern_graph_add_output(tern_graph *graph, int tensor_id);
 
 /* Key/value metadata saved in the file (UTF-8, copied; a key set twice keeps
  * the last value). */
-TERN_API tern_status tern_graph_set_metadata(tern_graph *graph,
-                                             const char *key,
+TERN_API tern_status tern_graph_set_metadata(tern_graph *graph, const char *key,
                                              const char *value);
 /* NULL if the key is absent. Owned by graph. */
 TERN_API const char *tern_graph_get_metadata(const tern_graph *graph,
@@ -379,8 +378,7 @@ TERN_API int tern_graph_input_count(const tern_graph *graph);
 TERN_API int tern_graph_output_count(const tern_graph *graph);
 /* Tensor id of input/output i. */
 TERN_API tern_status tern_graph_input(const tern_graph *graph, int i, int *id);
-TERN_API tern_status tern_graph_output(const tern_graph *graph, int i,
-                                       int *id);
+TERN_API tern_status tern_graph_output(const tern_graph *graph, int i, int *id);
 /* info->size must be set by the caller. */
 TERN_API tern_status tern_graph_tensor_info(const tern_graph *graph, int id,
                                             tern_tensor_info *info);
@@ -451,15 +449,15 @@ typedef enum tern_device_type {
 
 typedef struct tern_device_info {
   size_t size;
-  char id[32];          /* "cpu:0", "vulkan:1", ... (use in session desc) */
-  char backend[16];     /* "cpu", "vulkan", "opencl" */
-  char name[128];       /* device name as the driver reports it */
+  char id[32];      /* "cpu:0", "vulkan:1", ... (use in session desc) */
+  char backend[16]; /* "cpu", "vulkan", "opencl" */
+  char name[128];   /* device name as the driver reports it */
   char vendor[64];
-  char driver[64];      /* driver version string */
+  char driver[64]; /* driver version string */
   tern_device_type type;
   uint64_t memory_bytes;
   int compute_units;
-  char features[256];   /* what is on, e.g. "avx2 avx512 vnni threads=2" */
+  char features[256]; /* what is on, e.g. "avx2 avx512 vnni threads=2" */
 } tern_device_info;
 
 TERN_API int tern_context_device_count(const tern_context *ctx);
@@ -482,12 +480,12 @@ typedef struct tern_session tern_session;
 
 typedef struct tern_session_desc {
   size_t size;
-  const char *device; /* id from tern_device_info ("cpu:0"); NULL: "cpu:0" */
-  int64_t batch;      /* > 0: override dim 0 of every input */
-  int no_fusion;      /* 1: keep every node as in the graph */
-  int no_memory_reuse;/* 1: every activation gets its own memory */
-  int no_fallback;    /* 1: fail instead of placing nodes on the CPU */
-  int reference;      /* 1: CPU only, naive reference kernels */
+  const char *device;  /* id from tern_device_info ("cpu:0"); NULL: "cpu:0" */
+  int64_t batch;       /* > 0: override dim 0 of every input */
+  int no_fusion;       /* 1: keep every node as in the graph */
+  int no_memory_reuse; /* 1: every activation gets its own memory */
+  int no_fallback;     /* 1: fail instead of placing nodes on the CPU */
+  int reference;       /* 1: CPU only, naive reference kernels */
 } tern_session_desc;
 
 TERN_API tern_status tern_session_create(tern_context *ctx,
@@ -514,12 +512,12 @@ TERN_API tern_status tern_session_output_shape(const tern_session *session,
 
 typedef struct tern_session_info {
   size_t size;
-  int node_count;            /* nodes after fusion */
-  int fused_count;           /* nodes removed by fusion */
-  int fallback_count;        /* nodes placed on the CPU as fallback */
-  uint64_t peak_activation_bytes; /* arena size */
+  int node_count;                  /* nodes after fusion */
+  int fused_count;                 /* nodes removed by fusion */
+  int fallback_count;              /* nodes placed on the CPU as fallback */
+  uint64_t peak_activation_bytes;  /* arena size */
   uint64_t naive_activation_bytes; /* sum of all activation sizes */
-  uint64_t weight_bytes;     /* constants as the device holds them */
+  uint64_t weight_bytes;           /* constants as the device holds them */
   char device[32];
 } tern_session_info;
 

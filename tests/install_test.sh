@@ -2,7 +2,7 @@
 # Install the build into a temporary prefix, then build and run a consumer
 # program against it through find_package(tern) and through pkg-config.
 set -euo pipefail
-build=$1 src=$2
+build=$1 src=$2 readme=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
@@ -20,4 +20,13 @@ cc "$src/main.c" -o "$tmp/pc_static" $(pkg-config --cflags tern) \
   "$(dirname "$libdir")/libtern.a" $(pkg-config --libs-only-other --static tern) \
   $(pkg-config --static --libs tern | sed 's/-ltern//')
 "$tmp/pc_static"
-echo "install_consumer: 4 passed, 0 failed"
+n=4
+if [ -n "$readme" ]; then
+  # the README's C example must compile and print what it promises
+  awk '/^```c$/{f=1;next} /^```$/{if(f){exit}} f' "$readme" > "$tmp/readme.c"
+  cc -std=c11 -Wall -Werror "$tmp/readme.c" -o "$tmp/readme" $(pkg-config --cflags --libs tern)
+  out=$(LD_LIBRARY_PATH="$(dirname "$libdir")" "$tmp/readme")
+  [ "$out" = "2 0.5" ] || { echo "README example printed '$out'"; exit 1; }
+  n=5
+fi
+echo "install_consumer: $n passed, 0 failed"

@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,12 +67,14 @@ static tern_status build_mlp_like(tern_graph **out) {
   int x, w1, b1, w2, h, y;
   s = tern_graph_add_input(g, "x", 2, xs, &x);
   if (!s)
-    s = (w1 = tu_add_weight(g, &r, "w1", TERN_DTYPE_TERNARY, 2, w1s, 1, false)) < 0
+    s = (w1 = tu_add_weight(g, &r, "w1", TERN_DTYPE_TERNARY, 2, w1s, 1,
+                            false)) < 0
             ? TERN_ERR_OUT_OF_MEMORY
             : TERN_OK;
   if (!s)
-    s = (b1 = tu_add_f32(g, &r, "b1", 1, bs, -1, 1)) < 0 ? TERN_ERR_OUT_OF_MEMORY
-                                                        : TERN_OK;
+    s = (b1 = tu_add_f32(g, &r, "b1", 1, bs, -1, 1)) < 0
+            ? TERN_ERR_OUT_OF_MEMORY
+            : TERN_OK;
   if (!s)
     s = (w2 = tu_add_weight(g, &r, "w2", TERN_DTYPE_I8, 2, w2s, 1, false)) < 0
             ? TERN_ERR_OUT_OF_MEMORY
@@ -285,8 +288,8 @@ Test(session, hand_computed_ternary_linear) {
   cr_assert_eq(tern_ternary_pack(q, 2, 4, packed, 2), TERN_OK);
   int x, w, y;
   tern_graph_add_input(g, "x", 2, xs, &x);
-  tern_constant_desc cd = {sizeof cd, "w", TERN_DTYPE_TERNARY, 2, ws, packed,
-                           2, sc, 2};
+  tern_constant_desc cd = {sizeof cd, "w", TERN_DTYPE_TERNARY, 2, ws, packed, 2,
+                           sc,        2};
   cr_assert_eq(tern_graph_add_constant(g, &cd, &w), TERN_OK);
   tern_node_desc nd;
   memset(&nd, 0, sizeof nd);

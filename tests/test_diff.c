@@ -54,8 +54,8 @@ static in_spec shp(enum role role, int ndim, const int64_t *shape) {
   memcpy(s.shape, shape, (size_t)ndim * sizeof(int64_t));
   return s;
 }
-#define SHP(role, ...)                                                     \
-  shp(role, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),     \
+#define SHP(role, ...)                                                         \
+  shp(role, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),         \
       (int64_t[]){__VA_ARGS__})
 
 static const tern_dtype k_wdtypes[] = {TERN_DTYPE_TERNARY, TERN_DTYPE_I8,
@@ -63,10 +63,9 @@ static const tern_dtype k_wdtypes[] = {TERN_DTYPE_TERNARY, TERN_DTYPE_I8,
 
 /* --------------------------------------------------------------- cases */
 static void linear_cases(spec_list *l) {
-  static const int64_t mkn[][3] = {{1, 1, 1},     {1, 3, 5},    {2, 17, 7},
-                                   {3, 33, 31},   {1, 257, 65}, {5, 1000, 33},
-                                   {7, 64, 129},  {1, 4096, 512},
-                                   {33, 513, 67}};
+  static const int64_t mkn[][3] = {{1, 1, 1},    {1, 3, 5},      {2, 17, 7},
+                                   {3, 33, 31},  {1, 257, 65},   {5, 1000, 33},
+                                   {7, 64, 129}, {1, 4096, 512}, {33, 513, 67}};
   for (size_t d = 0; d < 3; d++)
     for (size_t i = 0; i < sizeof mkn / sizeof mkn[0]; i++)
       for (int bias = 0; bias < 2; bias++) {
@@ -85,7 +84,8 @@ static void linear_cases(spec_list *l) {
           s->atol = 1e-5 * sqrt((double)K);
           s->rtol = 1e-4;
         }
-        snprintf(s->name, sizeof s->name, "linear %s M=%lld K=%lld N=%lld%s%s act=%d",
+        snprintf(s->name, sizeof s->name,
+                 "linear %s M=%lld K=%lld N=%lld%s%s act=%d",
                  tern_dtype_name(k_wdtypes[d]), (long long)M, (long long)K,
                  (long long)N, bias ? " bias" : "",
                  s->in[1].per_tensor ? " per-tensor" : "", s->p.activation);
@@ -225,8 +225,8 @@ static void pool_norm_cases(spec_list *l) {
     s->n_in = 3;
     s->atol = 1e-5;
     s->rtol = 1e-4;
-    snprintf(s->name, sizeof s->name, "layernorm %lldx%lld",
-             (long long)rows[i], (long long)cols[i] + 1);
+    snprintf(s->name, sizeof s->name, "layernorm %lldx%lld", (long long)rows[i],
+             (long long)cols[i] + 1);
     s = push(l);
     s->op = TERN_OP_RMSNORM;
     s->in[0] = SHP(ACT, rows[i], cols[i] + 2);
@@ -441,15 +441,25 @@ static int run_cases(void (*gen)(spec_list *)) {
   }
   cr_log_info("%d cases x %d devices: %d passed, %d failed, %d skipped", l.n,
               ndev, passed, failures, skipped);
-  printf("diff: %d cases x %d devices: %d passed, %d failed, %d skipped\n",
-         l.n, ndev, passed, failures, skipped);
+  printf("diff: %d cases x %d devices: %d passed, %d failed, %d skipped\n", l.n,
+         ndev, passed, failures, skipped);
   tern_context_destroy(ctx);
   free(l.v);
   return failures;
 }
 
-Test(diff, linear) { cr_expect_eq(run_cases(linear_cases), 0); }
-Test(diff, conv2d) { cr_expect_eq(run_cases(conv_cases), 0); }
-Test(diff, elementwise) { cr_expect_eq(run_cases(unary_cases), 0); }
-Test(diff, pool_norm) { cr_expect_eq(run_cases(pool_norm_cases), 0); }
-Test(diff, shape_attention) { cr_expect_eq(run_cases(shape_attn_cases), 0); }
+Test(diff, linear) {
+  cr_expect_eq(run_cases(linear_cases), 0);
+}
+Test(diff, conv2d) {
+  cr_expect_eq(run_cases(conv_cases), 0);
+}
+Test(diff, elementwise) {
+  cr_expect_eq(run_cases(unary_cases), 0);
+}
+Test(diff, pool_norm) {
+  cr_expect_eq(run_cases(pool_norm_cases), 0);
+}
+Test(diff, shape_attention) {
+  cr_expect_eq(run_cases(shape_attn_cases), 0);
+}

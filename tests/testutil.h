@@ -22,8 +22,7 @@ void tu_fill(tu_rng *r, float *x, size_t n, float lo, float hi);
 /* Add a constant [rows, cols...] of `dtype` made by quantizing random
  * Gaussian fp32 weights (scaled by `scale`); per_tensor selects one scale. */
 int tu_add_weight(tern_graph *g, tu_rng *r, const char *name, tern_dtype dtype,
-                  int ndim, const int64_t *shape, float scale,
-                  bool per_tensor);
+                  int ndim, const int64_t *shape, float scale, bool per_tensor);
 /* Add an f32 constant filled with uniform values in [lo, hi). */
 int tu_add_f32(tern_graph *g, tu_rng *r, const char *name, int ndim,
                const int64_t *shape, float lo, float hi);

@@ -17,9 +17,13 @@ static tern_status cpu_init(const tern_backend_config *cfg,
   return TERN_OK;
 }
 
-static void cpu_shutdown(tern_backend_ctx *c) { tern_free(c); }
+static void cpu_shutdown(tern_backend_ctx *c) {
+  tern_free(c);
+}
 
-static int cpu_device_count(tern_backend_ctx *c) { return 1; }
+static int cpu_device_count(tern_backend_ctx *c) {
+  return 1;
+}
 
 static void read_cpu_name(char *buf, size_t n) {
   snprintf(buf, n, "CPU");
@@ -49,8 +53,7 @@ static tern_status cpu_device_info(tern_backend_ctx *c, int index,
     return tern_err_set(NULL, TERN_ERR_NO_DEVICE, "cpu has one device");
   read_cpu_name(info->name, sizeof info->name);
   snprintf(info->vendor, sizeof info->vendor, "host");
-  snprintf(info->driver, sizeof info->driver, "tern %s",
-           tern_version_string());
+  snprintf(info->driver, sizeof info->driver, "tern %s", tern_version_string());
   info->type = TERN_DEVICE_CPU;
   long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
   info->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * psize : 0;
@@ -83,7 +86,9 @@ static tern_status cpu_device_open(tern_backend_ctx *c, int index,
   return tern_cpu_device_open_mode(c, TERN_CPU_FAST, out, err);
 }
 
-static void cpu_device_close(tern_device *d) { tern_free(d); }
+static void cpu_device_close(tern_device *d) {
+  tern_free(d);
+}
 
 static bool cpu_supports(tern_device *d, const tern_exec_node *n) {
   return tern_op_get(n->op) != NULL;
@@ -123,9 +128,8 @@ static tern_status range_check(const tern_buffer *b, size_t off, size_t n,
   return TERN_OK;
 }
 
-static tern_status cpu_buffer_write(tern_buffer *b, size_t off,
-                                    const void *src, size_t n,
-                                    tern_err *err) {
+static tern_status cpu_buffer_write(tern_buffer *b, size_t off, const void *src,
+                                    size_t n, tern_err *err) {
   tern_status s = range_check(b, off, n, err);
   if (!s)
     memcpy((char *)b->host + off, src, n);
@@ -184,11 +188,25 @@ static tern_status cpu_node_run(tern_device *d, void *prepared,
   return cn->def->ref(&cn->en.params, in, cn->en.n_inputs, &out, err);
 }
 
-static tern_status cpu_sync(tern_device *d, tern_err *err) { return TERN_OK; }
+static tern_status cpu_sync(tern_device *d, tern_err *err) {
+  return TERN_OK;
+}
 
 const tern_backend_vtbl tern_cpu_backend = {
-    "cpu",           cpu_init,         cpu_shutdown,     cpu_device_count,
-    cpu_device_info, cpu_device_open,  cpu_device_close, cpu_supports,
-    cpu_buffer_alloc, cpu_buffer_free, cpu_buffer_write, cpu_buffer_read,
-    cpu_node_prepare, cpu_node_release, cpu_node_run,    cpu_sync,
+    "cpu",
+    cpu_init,
+    cpu_shutdown,
+    cpu_device_count,
+    cpu_device_info,
+    cpu_device_open,
+    cpu_device_close,
+    cpu_supports,
+    cpu_buffer_alloc,
+    cpu_buffer_free,
+    cpu_buffer_write,
+    cpu_buffer_read,
+    cpu_node_prepare,
+    cpu_node_release,
+    cpu_node_run,
+    cpu_sync,
 };

@@ -18,8 +18,8 @@ struct tern_device {
 
 typedef struct tern_cpu_node tern_cpu_node;
 struct tern_cpu_node {
-  tern_exec_node en;       /* constants point into the session's graph */
-  const tern_op_def *def;  /* reference implementation */
+  tern_exec_node en;      /* constants point into the session's graph */
+  const tern_op_def *def; /* reference implementation */
   /* Set by a fast kernel at prepare time; NULL runs the reference. */
   tern_status (*run)(tern_device *d, tern_cpu_node *n, const tern_view *in,
                      tern_view *out, tern_err *err);

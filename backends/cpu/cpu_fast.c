@@ -13,7 +13,6 @@ tern_status tern_cpu_fast_prepare(tern_device *d, tern_cpu_node *n,
 }
 
 void tern_cpu_features_str(char *buf, size_t n) {
-  snprintf(buf, n, "%s%s",
-           __builtin_cpu_supports("avx2") ? "avx2 " : "",
+  snprintf(buf, n, "%s%s", __builtin_cpu_supports("avx2") ? "avx2 " : "",
            __builtin_cpu_supports("avx512f") ? "avx512" : "");
 }

@@ -28,12 +28,11 @@ tern_status tern_check_weight(const tern_view *w, const char *op,
                           (long long)w->scale_count, (long long)w->shape[0]);
     return TERN_OK;
   default:
-    return tern_err_set(err, TERN_ERR_DTYPE,
-                        "%s: weights of dtype %s are not supported (f32, i8 "
-                        "or ternary)",
-                        op,
-                        tern_dtype_name(w->dtype) ? tern_dtype_name(w->dtype)
-                                                  : "unknown");
+    return tern_err_set(
+        err, TERN_ERR_DTYPE,
+        "%s: weights of dtype %s are not supported (f32, i8 "
+        "or ternary)",
+        op, tern_dtype_name(w->dtype) ? tern_dtype_name(w->dtype) : "unknown");
   }
 }
 
@@ -60,15 +59,24 @@ tern_status tern_infer_LINEAR(const tern_op_params *p, const tern_view *in,
   tern_status s = tern_check_weight(w, "linear", err);
   if (s)
     return s;
+  /* the int32 sum is exact only while K * max|product| fits */
+  int64_t kmax =
+      w->dtype == TERN_DTYPE_I8 ? INT32_MAX / (127 * 127) : INT32_MAX / 127;
+  if (w->dtype != TERN_DTYPE_F32 && w->shape[1] > kmax)
+    return tern_err_set(err, TERN_ERR_SHAPE,
+                        "linear: %s weights with K = %lld exceed the exact "
+                        "int32 limit of %lld",
+                        tern_dtype_name(w->dtype), (long long)w->shape[1],
+                        (long long)kmax);
   if (n_in > 2) {
     const tern_view *bias = &in[2];
     if (bias->dtype != TERN_DTYPE_F32 || bias->ndim != 1 ||
         bias->shape[0] != w->shape[0])
-      return tern_err_set(err, TERN_ERR_SHAPE,
-                          "linear: bias must be f32 [%lld], got %s %s",
-                          (long long)w->shape[0],
-                          tern_dtype_name(bias->dtype) ? tern_dtype_name(bias->dtype) : "?",
-                          tern_shape_str(bias->ndim, bias->shape, a, sizeof a));
+      return tern_err_set(
+          err, TERN_ERR_SHAPE, "linear: bias must be f32 [%lld], got %s %s",
+          (long long)w->shape[0],
+          tern_dtype_name(bias->dtype) ? tern_dtype_name(bias->dtype) : "?",
+          tern_shape_str(bias->ndim, bias->shape, a, sizeof a));
   }
   if (p->activation < 0 || p->activation >= TERN_ACT_COUNT_)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,

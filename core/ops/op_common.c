@@ -172,8 +172,10 @@ tern_status tern_pool_geometry(const char *op, const tern_op_params *p,
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
                         "%s: negative stride (%d, %d)", op, p->stride[0],
                         p->stride[1]);
-  if (p->pad[0] < 0 || p->pad[1] < 0 || 2 * p->pad[0] > p->kernel[0] ||
-      2 * p->pad[1] > p->kernel[1])
+  /* pad > kernel / 2, not 2 * pad > kernel: a pad from a damaged file may
+   * be near INT_MAX */
+  if (p->pad[0] < 0 || p->pad[1] < 0 || p->pad[0] > p->kernel[0] / 2 ||
+      p->pad[1] > p->kernel[1] / 2)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
                         "%s: pad (%d, %d) must be >= 0 and at most half the "
                         "kernel (%d, %d)",

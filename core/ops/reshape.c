@@ -45,6 +45,9 @@ tern_status tern_infer_RESHAPE(const tern_op_params *p, const tern_view *in,
     } else {
       shape[i] = d;
     }
+    if (shape[i] && known > INT64_MAX / shape[i])
+      return tern_err_set(err, TERN_ERR_SHAPE,
+                          "reshape: target shape of input %s overflows", a);
     known *= shape[i];
   }
   int64_t total = tern_view_numel(x);

@@ -42,8 +42,7 @@ int main(void) {
   nd.inputs[0] = x;
   nd.inputs[1] = w;
   if (tern_graph_add_node(g, &nd, &y) || tern_graph_add_output(g, y) ||
-      tern_context_create(NULL, &ctx) ||
-      tern_session_create(ctx, g, NULL, &s))
+      tern_context_create(NULL, &ctx) || tern_session_create(ctx, g, NULL, &s))
     goto fail;
   float in[4] = {1, 2, 3, 4}, out[2];
   if (tern_session_set_input(s, 0, in, 4) || tern_session_run(s) ||
