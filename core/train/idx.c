@@ -131,7 +131,7 @@ done:
 
 tern_status tt_load_idx(const char *images_path, const char *labels_path,
                         tt_dataset *out, tern_err *err) {
-  uint32_t idims[3], ldims[1];
+  uint32_t idims[3] = {0, 0, 0}, ldims[1] = {0};
   uint8_t *pix = NULL, *lab = NULL;
   tern_status st = read_idx(images_path, 0x803, 3, idims, &pix, err);
   if (!st)
