@@ -720,8 +720,9 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
                             "bytes", "model",    "dataset", "split",
                             "seed",  "epochs",   "sparsity", "backend"};
     /* "mode" says what was made: train-fp32, qat-<precision>, ... */
-    snprintf(v[0], 128, "%s-%s", k_mode_name[mode],
-             qm == TT_Q_OFF ? "fp32" : prec);
+    snprintf(v[0], 128, "%s-%s%s", k_mode_name[mode],
+             qm == TT_Q_OFF ? "fp32" : prec,
+             mode == TRAIN_CLI_PTQ && !o.no_bias_corr ? "+bc" : "");
     for (char *p = v[0]; *p; p++)
       if (*p == ',')
         *p = '/';
