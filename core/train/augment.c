@@ -1,6 +1,8 @@
 /* augment.c — seeded shuffling and batch assembly with augmentation (random
  * shifts, crop with padding, horizontal flip). All randomness is a hash of
- * (seed, epoch or step, sample), so a resumed run sees the same batches. */
+ * (seed, epoch or step, sample), so a resumed run sees the same batches.
+ * Pixels become (float)(p / 255.0), correctly rounded, exactly as
+ * `tern run --idx` feeds them, so exported models see the same inputs. */
 #include "train/data.h"
 #include "train/layers.h"
 
@@ -42,7 +44,7 @@ void tt_make_batch(const tt_dataset *d, const int64_t *idx, int64_t count,
           int sx = flip ? d->w - 1 - sx0 : sx0;
           float v = 0;
           if (sy >= 0 && sy < d->h && sx >= 0 && sx < d->w)
-            v = src[c * hw + sy * d->w + sx] * (1.0f / 255.0f);
+            v = (float)(src[c * hw + sy * d->w + sx] / 255.0);
           dst[c * hw + y * d->w + xx] = v;
         }
   }
