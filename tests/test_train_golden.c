@@ -32,7 +32,9 @@ static int64_t sample_idx(int64_t n, int64_t k) {
     return k;
   return k < 64 ? k : ((k - 64) * 7919 + 13) % n;
 }
-static int64_t sample_count(int64_t n) { return n <= 1024 ? n : 256; }
+static int64_t sample_count(int64_t n) {
+  return n <= 1024 ? n : 256;
+}
 
 typedef struct golden {
   int count;
@@ -67,8 +69,7 @@ static void golden_load(golden *g, const char *file) {
   fclose(f);
 }
 
-static const float *golden_get(const golden *g, const char *name,
-                               uint32_t *n) {
+static const float *golden_get(const golden *g, const char *name, uint32_t *n) {
   for (int i = 0; i < g->count; i++)
     if (!strcmp(g->names[i], name)) {
       *n = g->n[i];
@@ -84,8 +85,8 @@ static void expect_close(const char *what, const float *got, const float *want,
   for (int64_t i = 0; i < n; i++) {
     double d = fabs((double)got[i] - want[i]);
     if (d > abs_tol + rel * fabs(want[i]) && bad++ < 5)
-      cr_log_error("%s[%lld]: got %.9g want %.9g", what, (long long)i,
-                   got[i], want[i]);
+      cr_log_error("%s[%lld]: got %.9g want %.9g", what, (long long)i, got[i],
+                   want[i]);
   }
   cr_expect_eq(bad, 0, "%s: %d values off", what, bad);
 }
@@ -157,9 +158,8 @@ static void run_golden(const char *model, const char *file, bool adamw) {
       compare_block(net, &g, net->grads, "grad", 1e-4, 1e-7);
     }
     if (adamw)
-      tt_adamw_step(net->params, net->grads, net->opt_m, net->opt_v,
-                    net->decay, net->n_params, 1e-3f, 0.9f, 0.999f, 1e-8f,
-                    0.01f, step + 1);
+      tt_adamw_step(net->params, net->grads, net->opt_m, net->opt_v, net->decay,
+                    net->n_params, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step + 1);
     else
       tt_sgd_step(net->params, net->grads, net->opt_m, net->decay,
                   net->n_params, 0.1f, 0.9f, 5e-4f, false);
@@ -173,7 +173,9 @@ static void run_golden(const char *model, const char *file, bool adamw) {
     free(g.data[i]);
 }
 
-Test(golden, mlp_sgd_step) { run_golden("mlp", "mlp_sgd.bin", false); }
+Test(golden, mlp_sgd_step) {
+  run_golden("mlp", "mlp_sgd.bin", false);
+}
 Test(golden, lenet5_adamw_step) {
   run_golden("lenet5", "lenet5_adamw.bin", true);
 }

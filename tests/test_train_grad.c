@@ -86,8 +86,7 @@ Test(grad, linear) {
   rand_fill(&rng, r, no, -1, 1);
   tt_pool *pool = tt_pool_create(2);
   tt_linear_forward(pool, out, x, p, p + lc.N * lc.K, lc.B, lc.K, lc.N);
-  tt_linear_backward(pool, gx, gp, gp + lc.N * lc.K, r, x, p, lc.B, lc.K,
-                     lc.N);
+  tt_linear_backward(pool, gx, gp, gp + lc.N * lc.K, r, x, p, lc.B, lc.K, lc.N);
   check c = {lin_fwd, &lc, nx, np, no, 1e-2f};
   fd_compare(&c, x, p, r, gx, gp, "linear");
   tt_pool_destroy(pool);
@@ -128,10 +127,18 @@ static void conv_case(int c_in, int oc, int k, int stride, int pad, int groups,
   free(x), free(p), free(r), free(gx), free(gp), free(out);
 }
 
-Test(grad, conv2d) { conv_case(3, 4, 3, 1, 1, 1, "conv2d 3x3 pad 1"); }
-Test(grad, conv2d_strided) { conv_case(2, 3, 3, 2, 0, 1, "conv2d stride 2"); }
-Test(grad, conv2d_grouped) { conv_case(4, 6, 3, 1, 1, 2, "conv2d groups 2"); }
-Test(grad, conv2d_depthwise) { conv_case(4, 4, 3, 1, 1, 4, "depthwise"); }
+Test(grad, conv2d) {
+  conv_case(3, 4, 3, 1, 1, 1, "conv2d 3x3 pad 1");
+}
+Test(grad, conv2d_strided) {
+  conv_case(2, 3, 3, 2, 0, 1, "conv2d stride 2");
+}
+Test(grad, conv2d_grouped) {
+  conv_case(4, 6, 3, 1, 1, 2, "conv2d groups 2");
+}
+Test(grad, conv2d_depthwise) {
+  conv_case(4, 4, 3, 1, 1, 4, "depthwise");
+}
 
 /* Conv forward against a direct loop (the reference's definition). */
 Test(conv, matches_direct_sum) {
@@ -159,8 +166,9 @@ Test(conv, matches_direct_sum) {
                 int iy = oy * 2 - 1 + i, ix = ox * 2 - 1 + j;
                 if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w)
                   continue;
-                acc += (double)x[((n * s.c + g * cg + c) * s.h + iy) * s.w + ix] *
-                       w[((o * cg + c) * 3 + i) * 3 + j];
+                acc +=
+                    (double)x[((n * s.c + g * cg + c) * s.h + iy) * s.w + ix] *
+                    w[((o * cg + c) * 3 + i) * 3 + j];
               }
           float got = y[((n * s.oc + o) * s.oh + oy) * s.ow + ox];
           cr_expect(fabs(got - acc) < 1e-5, "conv (%d,%d,%d,%d): %g vs %g", n,
@@ -201,15 +209,15 @@ Test(grad, batchnorm_train) {
 Test(batchnorm, running_stats_and_eval) {
   float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}; /* B=2, C=2, S=2 */
   float rm[2] = {0, 0}, rv[2] = {1, 1}, sm[2], si[2], y[8];
-  tt_batchnorm_forward(NULL, y, x, NULL, NULL, rm, rv, sm, si, 2, 2, 2, 0.1f,
-                       0, true);
+  tt_batchnorm_forward(NULL, y, x, NULL, NULL, rm, rv, sm, si, 2, 2, 2, 0.1f, 0,
+                       true);
   /* channel 0: {1,2,5,6}, mean 3.5, biased var 4.25, unbiased 17/3 */
   cr_expect_float_eq(sm[0], 3.5f, 1e-6);
   cr_expect_float_eq(rm[0], 0.35f, 1e-6);
   cr_expect_float_eq(rv[0], 0.9f + 0.1f * 17.0f / 3.0f, 1e-5);
   cr_expect_float_eq(y[0], (1 - 3.5f) / sqrtf(4.25f), 1e-5);
-  tt_batchnorm_forward(NULL, y, x, NULL, NULL, rm, rv, sm, si, 2, 2, 2, 0.1f,
-                       0, false);
+  tt_batchnorm_forward(NULL, y, x, NULL, NULL, rm, rv, sm, si, 2, 2, 2, 0.1f, 0,
+                       false);
   cr_expect_float_eq(y[0], (1 - rm[0]) / sqrtf(rv[0]), 1e-5);
 }
 
@@ -292,13 +300,27 @@ static void simple_case(int kind, int k, int stride, int pad,
   free(x), free(p), free(r), free(gx), free(gp), free(out);
 }
 
-Test(grad, maxpool) { simple_case(0, 2, 2, 0, "maxpool 2"); }
-Test(grad, maxpool_overlap_pad) { simple_case(0, 3, 2, 1, "maxpool 3/2/1"); }
-Test(grad, avgpool) { simple_case(1, 3, 2, 1, "avgpool 3/2/1"); }
-Test(grad, global_avgpool) { simple_case(2, 1, 1, 0, "global avgpool"); }
-Test(grad, relu) { simple_case(3, 1, 1, 0, "relu"); }
-Test(grad, relu6) { simple_case(4, 1, 1, 0, "relu6"); }
-Test(grad, add) { simple_case(5, 1, 1, 0, "add"); }
+Test(grad, maxpool) {
+  simple_case(0, 2, 2, 0, "maxpool 2");
+}
+Test(grad, maxpool_overlap_pad) {
+  simple_case(0, 3, 2, 1, "maxpool 3/2/1");
+}
+Test(grad, avgpool) {
+  simple_case(1, 3, 2, 1, "avgpool 3/2/1");
+}
+Test(grad, global_avgpool) {
+  simple_case(2, 1, 1, 0, "global avgpool");
+}
+Test(grad, relu) {
+  simple_case(3, 1, 1, 0, "relu");
+}
+Test(grad, relu6) {
+  simple_case(4, 1, 1, 0, "relu6");
+}
+Test(grad, add) {
+  simple_case(5, 1, 1, 0, "add");
+}
 
 /* ----------------------------------------------------------------- losses */
 typedef struct loss_ctx {
@@ -309,10 +331,10 @@ typedef struct loss_ctx {
 } loss_ctx;
 static void xent_fwd(void *vc, const float *x, const float *p, float *out) {
   loss_ctx *c = vc;
-  out[0] = c->teacher ? tt_distill_loss(NULL, x, c->teacher, c->labels, c->B,
-                                        c->C, c->T, c->lambda, c->eps)
-                      : tt_softmax_xent(NULL, NULL, x, c->labels, c->B, c->C,
-                                        c->eps);
+  out[0] = c->teacher
+               ? tt_distill_loss(NULL, x, c->teacher, c->labels, c->B, c->C,
+                                 c->T, c->lambda, c->eps)
+               : tt_softmax_xent(NULL, NULL, x, c->labels, c->B, c->C, c->eps);
 }
 
 Test(grad, softmax_xent_label_smoothing) {
@@ -355,8 +377,7 @@ typedef struct net_ctx {
 static void net_fwd(void *vc, const float *x, const float *p, float *out) {
   net_ctx *c = vc;
   memcpy(c->net->params, p, (size_t)c->net->n_params * 4);
-  const float *y =
-      tt_net_forward(c->net, x, c->B, true, TT_Q_OFF, 0, 0);
+  const float *y = tt_net_forward(c->net, x, c->B, true, TT_Q_OFF, 0, 0);
   memcpy(out, y, (size_t)(c->B * c->net->classes) * 4);
 }
 

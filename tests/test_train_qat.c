@@ -78,8 +78,8 @@ static float *session_logits(const tt_net *net, int64_t n, bool reference) {
   for (int64_t i = 0; i < n; i++)
     idx[i] = i;
   tt_make_batch(&g_test, idx, n, NULL, 0, 0, x, NULL);
-  cr_assert_eq(tern_session_set_input(s, 0, x, (size_t)n * 784), TERN_OK,
-               "%s", tern_session_errmsg(s));
+  cr_assert_eq(tern_session_set_input(s, 0, x, (size_t)n * 784), TERN_OK, "%s",
+               tern_session_errmsg(s));
   cr_assert_eq(tern_session_run(s), TERN_OK, "%s", tern_session_errmsg(s));
   float *y = malloc((size_t)n * 10 * 4);
   cr_assert_eq(tern_session_get_output(s, 0, y, (size_t)n * 10), TERN_OK);
@@ -139,16 +139,20 @@ static void export_matches(const char *spec, const char *prec, int tmethod) {
   float *fast = session_logits(net, N, false);
   cr_expect_eq(count_diff(mine, ref, N * 10), 0,
                "%s %s: reference session differs", spec, prec);
-  cr_expect_eq(count_diff(mine, fast, N * 10), 0,
-               "%s %s: CPU session differs", spec, prec);
+  cr_expect_eq(count_diff(mine, fast, N * 10), 0, "%s %s: CPU session differs",
+               spec, prec);
   tt_net_destroy(net);
   free(mine);
   free(ref);
   free(fast);
 }
 
-Test(qat, export_mlp_all_ternary_bit_exact) { export_matches("mlp", "all=t", 0); }
-Test(qat, export_mlp_int8_bit_exact) { export_matches("mlp", "all=i8", 0); }
+Test(qat, export_mlp_all_ternary_bit_exact) {
+  export_matches("mlp", "all=t", 0);
+}
+Test(qat, export_mlp_int8_bit_exact) {
+  export_matches("mlp", "all=i8", 0);
+}
 Test(qat, export_lenet_mixed_bit_exact) {
   export_matches("in 1x28x28; conv 4 5 1 2; relu; maxpool 2; conv 8 5; relu; "
                  "maxpool 2; flatten; linear 32; relu; linear 10",
@@ -250,8 +254,7 @@ Test(qat, checkpoint_resume_is_bit_exact) {
   ci.progress_user = (void *)&stop;
   ci.progress_every = 25;
   tt_net *part = make_net("mlp", 2);
-  cr_assert_eq(tt_train(part, &g_train, &ci, &r, &err), TERN_OK, "%s",
-               err.msg);
+  cr_assert_eq(tt_train(part, &g_train, &ci, &r, &err), TERN_OK, "%s", err.msg);
   cr_expect_eq(r.stopped, 1);
   cr_expect_eq(r.steps_done, 25);
   tt_net_destroy(part);
@@ -289,7 +292,7 @@ Test(qat, ptq_int8_and_ternary_with_bias_correction) {
   tt_net *q = make_net("mlp", 2);
   cr_assert_eq(tt_net_copy_weights(q, net, &err), TERN_OK);
   cr_assert_eq(tt_net_set_precision(q, "all=i8", &err), TERN_OK);
-  tt_ptq_cfg pc = {500, 1, 0, 128};
+  tt_ptq_cfg pc = {.calib_count = 500, .bn_reestimate = 1, .batch = 128};
   tt_layer_report rep[8];
   int nr = 0;
   cr_assert_eq(tt_ptq(q, &g_train, &pc, rep, 8, &nr, &err), TERN_OK, "%s",
@@ -304,19 +307,20 @@ Test(qat, ptq_int8_and_ternary_with_bias_correction) {
   cr_assert_eq(tt_net_set_precision(q, "f32,t,f32", &err), TERN_OK);
   double plain = accuracy(q, TT_Q_DET);
   tt_layer_report before[8];
-  cr_assert_eq(tt_quant_report(q, net, &g_train, 500, 128, before, 8, &nr,
-                               &err),
-               TERN_OK, "%s", err.msg);
+  cr_assert_eq(
+      tt_quant_report(q, net, &g_train, 500, 128, before, 8, &nr, &err),
+      TERN_OK, "%s", err.msg);
   cr_expect_eq(nr, 1);
   pc.bias_correct = 1;
+  pc.scale_correct = 1;
   cr_assert_eq(tt_ptq(q, &g_train, &pc, rep, 8, &nr, &err), TERN_OK);
   double bc = accuracy(q, TT_Q_DET);
   cr_log_info("fp32 %.2f int8 %.2f ternary %.2f +bc %.2f", fp, i8, plain, bc);
   /* removing the mean output error can only lower the output error on the
    * calibration data; accuracy on 500 images moves by noise only */
   cr_expect(rep[0].out_rel <= before[0].out_rel,
-            "output error %g after bias correction, %g before",
-            rep[0].out_rel, before[0].out_rel);
+            "output error %g after bias correction, %g before", rep[0].out_rel,
+            before[0].out_rel);
   cr_expect(bc >= plain - 1.5, "bias correction %.2f vs %.2f", bc, plain);
   cr_expect_eq(nr, 1);
   cr_expect(rep[0].sparsity > 0.2 && rep[0].sparsity < 0.8);

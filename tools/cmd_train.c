@@ -29,6 +29,7 @@ typedef struct opts {
   int64_t step_size;
   uint64_t seed;
   bool hflip, resume, json, no_verify, no_bn_reest, no_bias_corr;
+  bool no_scale_corr, no_threshold_search;
 } opts;
 
 static volatile int g_stop;
@@ -86,7 +87,9 @@ static int load_data(const opts *o, tt_dataset *train, tt_dataset *test,
   }
   bool mn = !strcmp(o->data, "mnist");
   const char *trr = o->train_range ? o->train_range : mn ? "0:8000" : "0:50000";
-  const char *ter = o->test_range ? o->test_range : mn ? "8000:10000" : "50000:";
+  const char *ter = o->test_range ? o->test_range
+                    : mn          ? "8000:10000"
+                                  : "50000:";
   int64_t a, b, c, d;
   if (!cli_parse_range(trr, all.n, &a, &b) ||
       !cli_parse_range(ter, all.n, &c, &d)) {
@@ -152,11 +155,28 @@ static void on_progress(void *user, const tt_progress *p) {
 
 /* -------------------------------------------------------------- helpers */
 
-/* "mlp", "lenet5" or "custom" for reports */
+static bool same_structure(const tt_net *a, const char *spec) {
+  tern_err err = {0};
+  tt_net *b = NULL;
+  if (tt_net_create(spec, 0, 1, &b, &err))
+    return false;
+  bool same = a->n_layers == b->n_layers && a->in_c == b->in_c &&
+              a->in_h == b->in_h && a->in_w == b->in_w;
+  for (int i = 0; same && i < a->n_layers; i++) {
+    const tt_layer *x = &a->layers[i], *y = &b->layers[i];
+    same = x->kind == y->kind && x->c == y->c && x->h == y->h && x->w == y->w &&
+           x->oc == y->oc && x->oh == y->oh && x->ow == y->ow &&
+           x->n_w == y->n_w;
+  }
+  tt_net_destroy(b);
+  return same;
+}
+
+/* "mlp", "lenet5" or "custom" for reports (also for imported models) */
 static const char *model_label(const tt_net *net) {
-  if (!strcmp(net->spec, tt_model_spec("mlp")))
+  if (same_structure(net, "mlp"))
     return "mlp";
-  if (!strcmp(net->spec, tt_model_spec("lenet5")))
+  if (same_structure(net, "lenet5"))
     return "lenet5";
   return "custom";
 }
@@ -242,8 +262,7 @@ static int verify_export(const char *path, const tt_dataset *test, int threads,
   sd.size = sizeof sd;
   sd.batch = bs;
   int rc = 0;
-  if (tern_context_create(&cd, &ctx) ||
-      tern_session_create(ctx, g, &sd, &s)) {
+  if (tern_context_create(&cd, &ctx) || tern_session_create(ctx, g, &sd, &s)) {
     rc = cli_error("session for %s: %s", path, tern_last_error());
     goto done;
   }
@@ -277,8 +296,8 @@ static int verify_export(const char *path, const tt_dataset *test, int threads,
     }
     done_n += bs;
   }
-  *latency_s = done_n ? (double)(tern_now_ns() - t0) * 1e-9 / (double)done_n
-                      : 0;
+  *latency_s =
+      done_n ? (double)(tern_now_ns() - t0) * 1e-9 / (double)done_n : 0;
   *acc = done_n ? 100.0 * (double)correct / (double)done_n : 0;
   if (!rc && done_n != test->n)
     cli_note("verified %lld of %lld test images (whole batches of %lld)",
@@ -332,7 +351,7 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
   o.temperature = 4;
   o.lambda = 0.7;
   o.seed = 1;
-  o.calib = 1000;
+  o.calib = 4000;
   o.synth_train = 8000;
   o.synth_test = 2000;
   o.opt = "sgd";
@@ -347,7 +366,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
        "mlp, lenet5, or a layer spec (see docs/TRAINING.md)"},
       {"init", 0, CLI_STRING, &o.init, "FILE",
        "start from this fp32 model (.tern or checkpoint)"},
-      {"data", 'd', CLI_STRING, &o.data, "NAME", "synth (default), mnist, cifar10"},
+      {"data", 'd', CLI_STRING, &o.data, "NAME",
+       "synth (default), mnist, cifar10"},
       {"data-dir", 0, CLI_STRING, &o.data_dir, "DIR",
        "where the data files are (mnist: $TERN_MNIST_DIR or "
        "../shared/datasets/mnist)"},
@@ -355,8 +375,10 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
        "training samples (mnist: 0:8000)"},
       {"test-range", 0, CLI_STRING, &o.test_range, "A:B",
        "test samples (mnist: 8000:10000)"},
-      {"synth-train", 0, CLI_INT64, &o.synth_train, "N", "synthetic training images (8000)"},
-      {"synth-test", 0, CLI_INT64, &o.synth_test, "N", "synthetic test images (2000)"},
+      {"synth-train", 0, CLI_INT64, &o.synth_train, "N",
+       "synthetic training images (8000)"},
+      {"synth-test", 0, CLI_INT64, &o.synth_test, "N",
+       "synthetic test images (2000)"},
       {"steps", 's', CLI_INT64, &o.steps, "N", "optimizer steps (the budget)"},
       {"batch", 'b', CLI_INT, &o.batch, "N", "batch size (64)"},
       {"lr", 0, CLI_DOUBLE, &o.lr, "X",
@@ -369,7 +391,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       {"warmup", 0, CLI_INT64, &o.warmup, "N", "warm-up steps (3% of steps)"},
       {"min-lr", 0, CLI_DOUBLE, &o.min_lr, "X", "cosine floor (0)"},
       {"step-size", 0, CLI_INT64, &o.step_size, "N", "step schedule period"},
-      {"gamma", 0, CLI_DOUBLE, &o.step_gamma, "X", "step schedule factor (0.1)"},
+      {"gamma", 0, CLI_DOUBLE, &o.step_gamma, "X",
+       "step schedule factor (0.1)"},
       {"label-smoothing", 0, CLI_DOUBLE, &o.label_smoothing, "X", "(0)"},
       {"shift", 0, CLI_INT, &o.shift, "PX",
        "random shifts of up to ±PX pixels (2 for 28x28 data, else 0)"},
@@ -377,7 +400,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
        "random crop after zero padding (cifar10: 4)"},
       {"hflip", 0, CLI_FLAG, &o.hflip, NULL,
        "random horizontal flips (cifar10 only by default; not for digits)"},
-      {"seed", 0, CLI_UINT64, &o.seed, "N", "seed of init, order, augmentation"},
+      {"seed", 0, CLI_UINT64, &o.seed, "N",
+       "seed of init, order, augmentation"},
       {"threads", 'j', CLI_INT, &o.threads, "N", "CPU threads (all cores)"},
       {"precision", 'p', CLI_STRING, &o.precision, "CFG",
        "per weighted layer: all=t, all=t,first=f32,last=i8, or f32,t,t,i8"},
@@ -393,18 +417,25 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       {"teacher", 0, CLI_STRING, &o.teacher, "FILE", "distill: fp32 teacher"},
       {"temperature", 'T', CLI_DOUBLE, &o.temperature, "T", "distill: (4)"},
       {"lambda", 0, CLI_DOUBLE, &o.lambda, "L", "distill: KL weight (0.7)"},
-      {"calib", 0, CLI_INT64, &o.calib, "N", "ptq: calibration images (1000)"},
+      {"calib", 0, CLI_INT64, &o.calib, "N", "ptq: calibration images (4000)"},
       {"no-bn-reest", 0, CLI_FLAG, &o.no_bn_reest, NULL,
        "ptq: keep the batch-norm statistics"},
       {"no-bias-corr", 0, CLI_FLAG, &o.no_bias_corr, NULL,
-       "ptq: no bias correction"},
-      {"output", 'o', CLI_STRING, &o.output, "FILE", "export the model (.tern)"},
-      {"storage", 0, CLI_STRING, &o.storage, "FMT", "ternary storage: 2bit or 1.58bit"},
+       "ptq: no bias (and scale) correction"},
+      {"no-scale-corr", 0, CLI_FLAG, &o.no_scale_corr, NULL,
+       "ptq: correct the bias only, not the per-channel scale"},
+      {"no-threshold-search", 0, CLI_FLAG, &o.no_threshold_search, NULL,
+       "ptq: keep --threshold for every channel"},
+      {"output", 'o', CLI_STRING, &o.output, "FILE",
+       "export the model (.tern)"},
+      {"storage", 0, CLI_STRING, &o.storage, "FMT",
+       "ternary storage: 2bit or 1.58bit"},
       {"no-verify", 0, CLI_FLAG, &o.no_verify, NULL,
        "skip re-running the exported file in a tern session"},
       {"checkpoint", 0, CLI_STRING, &o.checkpoint, "FILE",
        "checkpoint file (default OUTPUT.ckpt)"},
-      {"ckpt-every", 0, CLI_INT64, &o.ckpt_every, "N", "checkpoint period in steps"},
+      {"ckpt-every", 0, CLI_INT64, &o.ckpt_every, "N",
+       "checkpoint period in steps"},
       {"resume", 0, CLI_FLAG, &o.resume, NULL, "continue from the checkpoint"},
       {"csv", 0, CLI_STRING, &o.csv, "FILE", "append a result row"},
       {"json", 0, CLI_FLAG, &o.json, NULL, "one JSON document on stdout"},
@@ -420,8 +451,13 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       "Post-training quantization of an fp32 model with a calibration subset, "
       "batch-norm re-estimation and bias correction; per-layer error report."};
   snprintf(summary, sizeof summary, "%s", summaries[mode]);
-  cli_spec spec = {usage, summary, table, (int)(sizeof table / sizeof table[0]),
-                   0, 0, "Details and measured results: docs/TRAINING.md."};
+  cli_spec spec = {usage,
+                   summary,
+                   table,
+                   (int)(sizeof table / sizeof table[0]),
+                   0,
+                   0,
+                   "Details and measured results: docs/TRAINING.md."};
   char cmdname[32];
   snprintf(cmdname, sizeof cmdname, "tern %s", k_mode_name[mode]);
   cli_set_command(cmdname);
@@ -451,9 +487,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
   else
     return cli_usage_error("--method must be threshold, absmean or learned");
   double f1 = 0, f2 = 0;
-  if (o.progressive &&
-      (sscanf(o.progressive, "%lf,%lf", &f1, &f2) != 2 || f1 < 0 || f2 < f1 ||
-       f2 > 1))
+  if (o.progressive && (sscanf(o.progressive, "%lf,%lf", &f1, &f2) != 2 ||
+                        f1 < 0 || f2 < f1 || f2 > 1))
     return cli_usage_error("--progressive F1,F2 with 0 <= F1 <= F2 <= 1");
   tern_ternary_storage storage = TERN_STORE_2BIT;
   if (o.storage && !cli_parse_storage(o.storage, &storage))
@@ -485,7 +520,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       rc = cli_error("%s", err.msg);
       goto out;
     }
-    if (meta.extra[0] != o.steps || meta.extra[1] != o.batch || meta.seed != o.seed) {
+    if (meta.extra[0] != o.steps || meta.extra[1] != o.batch ||
+        meta.seed != o.seed) {
       rc = cli_error("checkpoint %s is of a run with --steps %lld --batch "
                      "%lld --seed %llu: resume with the same options",
                      ckpt, (long long)meta.extra[0], (long long)meta.extra[1],
@@ -539,7 +575,12 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
   prog_state ps = {isatty(2) != 0, o.json || cli_verbosity() < 1};
   uint64_t t_start = tern_now_ns();
   if (mode == TRAIN_CLI_PTQ) {
-    tt_ptq_cfg pc = {o.calib, !o.no_bn_reest, !o.no_bias_corr, 256};
+    tt_ptq_cfg pc = {.calib_count = o.calib,
+                     .bn_reestimate = !o.no_bn_reest,
+                     .bias_correct = !o.no_bias_corr,
+                     .scale_correct = !o.no_scale_corr,
+                     .threshold_search = !o.no_threshold_search,
+                     .batch = 256};
     if (tt_ptq(net, &train, &pc, rep, TT_MAX_LAYERS, &n_rep, &err)) {
       rc = cli_error("%s", err.msg);
       goto out;
@@ -564,7 +605,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
     c.seed = o.seed;
     bool digits = train.h == 28 && train.w == 28 && train.c == 1;
     c.aug.shift = o.shift >= 0 ? o.shift : digits ? 2 : 0;
-    c.aug.crop_pad = o.crop_pad ? o.crop_pad : (!strcmp(o.data, "cifar10") ? 4 : 0);
+    c.aug.crop_pad =
+        o.crop_pad ? o.crop_pad : (!strcmp(o.data, "cifar10") ? 4 : 0);
     c.aug.hflip = o.hflip || !strcmp(o.data, "cifar10");
     c.qat = qmode;
     c.frac_fp32 = (float)f1;
@@ -593,7 +635,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
         fputc('\n', stderr);
       rc = cli_error("interrupted at step %lld; checkpoint %s; continue with "
                      "the same command and --resume",
-                     (long long)tr.steps_done, ckpt ? ckpt : "(none: no --output/--checkpoint)");
+                     (long long)tr.steps_done,
+                     ckpt ? ckpt : "(none: no --output/--checkpoint)");
       goto out;
     }
   }
@@ -642,18 +685,16 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       }
     }
   }
-  double epochs = mode == TRAIN_CLI_PTQ
-                      ? 0
-                      : (double)o.steps * o.batch / (double)train.n;
+  double epochs =
+      mode == TRAIN_CLI_PTQ ? 0 : (double)o.steps * o.batch / (double)train.n;
   const char *dataset = o.data;
 
   /* report */
   if (!o.json) {
     printf("%s %s on %s [%s] seed %llu: accuracy %.2f%% loss %.4f "
            "(%lld test images)\n",
-           k_mode_name[mode], model_label(net), dataset,
-           prec, (unsigned long long)o.seed, ev.accuracy, ev.loss,
-           (long long)ev.n);
+           k_mode_name[mode], model_label(net), dataset, prec,
+           (unsigned long long)o.seed, ev.accuracy, ev.loss, (long long)ev.n);
     if (mode != TRAIN_CLI_PTQ)
       printf("  %lld steps of %d (%.1f epochs) in %.1f s, %d threads\n",
              (long long)o.steps, o.batch, epochs, train_s, threads);
@@ -666,8 +707,7 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
              rep[i].prec == TT_TERNARY ? "t" : "i8", rep[i].weight_rel,
              rep[i].out_rel, 100 * rep[i].sparsity);
     if (o.output)
-      printf("  exported %s (%lld bytes)%s%.2f%%\n", o.output,
-             (long long)bytes,
+      printf("  exported %s (%lld bytes)%s%.2f%%\n", o.output, (long long)bytes,
              o.no_verify ? "" : "; tern session on cpu: accuracy ",
              o.no_verify ? 0.0 : exported_acc);
   } else {
@@ -703,7 +743,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       for (int i = 0; i < n_rep; i++) {
         cj_object(&j);
         cj_kint(&j, "layer", rep[i].layer);
-        cj_kstr(&j, "precision", rep[i].prec == TT_TERNARY ? "ternary" : "int8");
+        cj_kstr(&j, "precision",
+                rep[i].prec == TT_TERNARY ? "ternary" : "int8");
         cj_kdouble(&j, "weight_error", rep[i].weight_rel);
         cj_kdouble(&j, "output_error", rep[i].out_rel);
         cj_kdouble(&j, "sparsity", rep[i].sparsity);
@@ -716,8 +757,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
   }
   if (o.csv) {
     char v[12][128];
-    const char *cols[12] = {"mode",  "accuracy", "loss",   "latency_s",
-                            "bytes", "model",    "dataset", "split",
+    const char *cols[12] = {"mode",  "accuracy", "loss",     "latency_s",
+                            "bytes", "model",    "dataset",  "split",
                             "seed",  "epochs",   "sparsity", "backend"};
     /* "mode" says what was made: train-fp32, qat-<precision>, ... */
     snprintf(v[0], 128, "%s-%s%s", k_mode_name[mode],

@@ -19,8 +19,8 @@ void tt_shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch) {
 }
 
 void tt_make_batch(const tt_dataset *d, const int64_t *idx, int64_t count,
-                   const tt_augment *aug, uint64_t seed, int64_t step,
-                   float *x, int *labels) {
+                   const tt_augment *aug, uint64_t seed, int64_t step, float *x,
+                   int *labels) {
   int64_t hw = (int64_t)d->h * d->w, per = hw * d->c;
   for (int64_t b = 0; b < count; b++) {
     const uint8_t *src = d->pixels + idx[b] * per;

@@ -167,8 +167,14 @@ void tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
     tern_free(dbp);
     return;
   }
-  conv_ctx c = {.s = s, .dinp = dinp, .dw_part = dwp, .db_part = dbp,
-                .inp = inp, .w = w, .dout = dout, .B = B};
+  conv_ctx c = {.s = s,
+                .dinp = dinp,
+                .dw_part = dwp,
+                .db_part = dbp,
+                .inp = inp,
+                .w = w,
+                .dout = dout,
+                .B = B};
   tt_parallel_for(pool, nch, bwd_chunks, &c);
   /* reduce the partials in chunk order: the same sums for any thread count */
   for (int64_t ch = 0; ch < nch; ch++) {

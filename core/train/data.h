@@ -16,8 +16,8 @@ typedef struct tt_dataset {
 
 void tt_dataset_free(tt_dataset *d);
 /* Samples [begin, end) of src as a new data set (copied). */
-tern_status tt_dataset_slice(const tt_dataset *src, int64_t begin,
-                             int64_t end, tt_dataset *out, tern_err *err);
+tern_status tt_dataset_slice(const tt_dataset *src, int64_t begin, int64_t end,
+                             tt_dataset *out, tern_err *err);
 
 /* IDX pair (images magic 0x803 [n,h,w], labels magic 0x801 [n]); gzip or
  * raw (zlib reads both). Magic, dimensions, counts and file sizes are
@@ -25,8 +25,7 @@ tern_status tt_dataset_slice(const tt_dataset *src, int64_t begin,
 tern_status tt_load_idx(const char *images_path, const char *labels_path,
                         tt_dataset *out, tern_err *err);
 /* MNIST as shipped (t10k-images-idx3-ubyte[.gz] ...) from a directory. */
-tern_status tt_load_mnist_dir(const char *dir, tt_dataset *out,
-                              tern_err *err);
+tern_status tt_load_mnist_dir(const char *dir, tt_dataset *out, tern_err *err);
 /* CIFAR-10 binary batches: records of 1 label byte + 3072 pixel bytes.
  * paths: n_paths files, concatenated. */
 tern_status tt_load_cifar10(const char *const *paths, int n_paths,
@@ -42,16 +41,16 @@ tern_status tt_synth_digits(int64_t n, uint64_t seed, tt_dataset *out,
 void tt_shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch);
 
 typedef struct tt_augment {
-  int shift;       /* random shift of up to ±shift pixels, zero fill */
-  int crop_pad;    /* random crop after zero padding by crop_pad */
-  int hflip;       /* random horizontal flip (not for digits) */
+  int shift;    /* random shift of up to ±shift pixels, zero fill */
+  int crop_pad; /* random crop after zero padding by crop_pad */
+  int hflip;    /* random horizontal flip (not for digits) */
 } tt_augment;
 
 /* Fill x [count, c, h, w] with floats in [0,1] for samples idx[0..count),
  * augmented (aug may be NULL) with randomness from (seed, step, i). labels
  * (may be NULL) receives the labels. */
 void tt_make_batch(const tt_dataset *d, const int64_t *idx, int64_t count,
-                   const tt_augment *aug, uint64_t seed, int64_t step,
-                   float *x, int *labels);
+                   const tt_augment *aug, uint64_t seed, int64_t step, float *x,
+                   int *labels);
 
 #endif

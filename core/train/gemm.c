@@ -23,12 +23,12 @@ static void gemm_rows(void *ctx, int64_t m0, int64_t m1) {
     int64_t nn = N - n0 < NB ? N - n0 : NB;
     int64_t m = m0;
     for (; m + 4 <= m1; m += 4) {
-      float *c0 = g->C + m * g->ldc + n0, *c1 = c0 + g->ldc,
-            *c2 = c1 + g->ldc, *c3 = c2 + g->ldc;
+      float *c0 = g->C + m * g->ldc + n0, *c1 = c0 + g->ldc, *c2 = c1 + g->ldc,
+            *c3 = c2 + g->ldc;
       const float *a = g->A + m * sam;
       for (int64_t k = 0; k < K; k++) {
-        float a0 = a[k * sak], a1 = a[sam + k * sak],
-              a2 = a[2 * sam + k * sak], a3 = a[3 * sam + k * sak];
+        float a0 = a[k * sak], a1 = a[sam + k * sak], a2 = a[2 * sam + k * sak],
+              a3 = a[3 * sam + k * sak];
         if (a0 == 0.0f && a1 == 0.0f && a2 == 0.0f && a3 == 0.0f)
           continue; /* relu outputs are mostly zero */
         const float *b = g->B + k * g->ldb + n0;
@@ -56,9 +56,9 @@ static void gemm_rows(void *ctx, int64_t m0, int64_t m1) {
   }
 }
 
-void tt_gemm_acc(tt_pool *pool, int64_t M, int64_t N, int64_t K,
-                 const float *A, int64_t sam, int64_t sak, const float *B,
-                 int64_t ldb, float *C, int64_t ldc) {
+void tt_gemm_acc(tt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
+                 int64_t sam, int64_t sak, const float *B, int64_t ldb,
+                 float *C, int64_t ldc) {
   gemm_args g = {N, K, A, sam, sak, B, ldb, C, ldc};
   /* small problems are not worth waking the workers */
   if (!pool || M * N * K < 32768 || M < 8)

@@ -16,8 +16,8 @@ void tt_dataset_free(tt_dataset *d) {
   memset(d, 0, sizeof *d);
 }
 
-tern_status tt_dataset_slice(const tt_dataset *src, int64_t begin,
-                             int64_t end, tt_dataset *out, tern_err *err) {
+tern_status tt_dataset_slice(const tt_dataset *src, int64_t begin, int64_t end,
+                             tt_dataset *out, tern_err *err) {
   if (begin < 0 || end > src->n || begin >= end)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
                         "data set %s: slice [%lld, %lld) outside its %lld "
@@ -59,25 +59,26 @@ static tern_status read_idx(const char *path, uint32_t magic, int ndim,
   int hbytes = 4 + 4 * ndim;
   tern_status st = TERN_OK;
   if (gzread(f, hdr, (unsigned)hbytes) != hbytes) {
-    st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                      "%s: shorter than an IDX header (%d bytes)", path,
-                      hbytes);
+    st =
+        tern_err_set(err, TERN_ERR_CORRUPT_FILE,
+                     "%s: shorter than an IDX header (%d bytes)", path, hbytes);
     goto done;
   }
   uint32_t m = be32(hdr);
   if (m != magic) {
     st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
                       "%s: IDX magic 0x%08x, expected 0x%08x (%s)", path, m,
-                      magic, magic == 0x803 ? "unsigned byte images [n,h,w]"
-                                            : "unsigned byte labels [n]");
+                      magic,
+                      magic == 0x803 ? "unsigned byte images [n,h,w]"
+                                     : "unsigned byte labels [n]");
     goto done;
   }
   uint64_t total = 1;
   for (int i = 0; i < ndim; i++) {
     dims[i] = be32(hdr + 4 + 4 * i);
     if (dims[i] == 0 || dims[i] > (1u << 24)) {
-      st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                        "%s: dimension %d is %u", path, i, dims[i]);
+      st = tern_err_set(err, TERN_ERR_CORRUPT_FILE, "%s: dimension %d is %u",
+                        path, i, dims[i]);
       goto done;
     }
     total *= dims[i];
@@ -101,7 +102,8 @@ static tern_status read_idx(const char *path, uint32_t magic, int ndim,
   }
   uint64_t got = 0;
   while (got < total) {
-    unsigned chunk = total - got > (1u << 30) ? (1u << 30) : (unsigned)(total - got);
+    unsigned chunk =
+        total - got > (1u << 30) ? (1u << 30) : (unsigned)(total - got);
     int r = gzread(f, *data + got, chunk);
     if (r <= 0)
       break;
@@ -144,8 +146,8 @@ tern_status tt_load_idx(const char *images_path, const char *labels_path,
   for (uint32_t i = 0; !st && i < ldims[0]; i++) {
     if (lab[i] > 9)
       st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                        "%s: label %u of sample %u is not a digit",
-                        labels_path, lab[i], i);
+                        "%s: label %u of sample %u is not a digit", labels_path,
+                        lab[i], i);
     else if (lab[i] + 1 > classes)
       classes = lab[i] + 1;
   }
@@ -166,8 +168,7 @@ tern_status tt_load_idx(const char *images_path, const char *labels_path,
   return TERN_OK;
 }
 
-tern_status tt_load_mnist_dir(const char *dir, tt_dataset *out,
-                              tern_err *err) {
+tern_status tt_load_mnist_dir(const char *dir, tt_dataset *out, tern_err *err) {
   char ip[1024], lp[1024];
   const char *sfx[2] = {".gz", ""};
   for (int k = 0; k < 2; k++) {

@@ -27,16 +27,16 @@ void tt_parallel_for(tt_pool *pool, int64_t n, tt_range_fn fn, void *ctx);
  * of B starts at B + k*ldb, row m of C at C + m*ldc. Each C element sums k
  * in ascending order, starting from its current value. Rows of C are split
  * across the pool's threads. */
-void tt_gemm_acc(tt_pool *pool, int64_t M, int64_t N, int64_t K,
-                 const float *A, int64_t sam, int64_t sak, const float *B,
-                 int64_t ldb, float *C, int64_t ldc);
+void tt_gemm_acc(tt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
+                 int64_t sam, int64_t sak, const float *B, int64_t ldb,
+                 float *C, int64_t ldc);
 
 /* ------------------------------------------------------------- linear
  * inp [B,K], w [N,K] (row = output unit), bias [N] or NULL, out [B,N].
  * Forward sums k ascending then adds the bias, like the reference op. */
 void tt_linear_forward(tt_pool *pool, float *out, const float *inp,
-                       const float *w, const float *bias, int64_t B,
-                       int64_t K, int64_t N);
+                       const float *w, const float *bias, int64_t B, int64_t K,
+                       int64_t N);
 /* dinp / dbias may be NULL. */
 void tt_linear_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
                         const float *dout, const float *inp, const float *w,
@@ -44,11 +44,11 @@ void tt_linear_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
 
 /* ------------------------------------------------------------- conv2d */
 typedef struct tt_conv_shape {
-  int c, h, w;        /* input channels and size */
-  int oc, kh, kw;     /* output channels, kernel */
-  int stride, pad;    /* symmetric */
-  int groups;         /* 1, or c for depthwise */
-  int oh, ow;         /* output size (tt_conv_shape_init fills it) */
+  int c, h, w;     /* input channels and size */
+  int oc, kh, kw;  /* output channels, kernel */
+  int stride, pad; /* symmetric */
+  int groups;      /* 1, or c for depthwise */
+  int oh, ow;      /* output size (tt_conv_shape_init fills it) */
 } tt_conv_shape;
 /* Fills oh/ow; false if the shape is invalid. */
 bool tt_conv_shape_init(tt_conv_shape *s);
@@ -135,14 +135,18 @@ void tt_adamw_step(float *p, const float *g, float *m, float *v,
                    float b2, float eps, float wd, int64_t t);
 
 /* --------------------------------------------------------- schedules */
-typedef enum tt_sched_kind { TT_SCHED_CONST, TT_SCHED_COSINE, TT_SCHED_STEP } tt_sched_kind;
+typedef enum tt_sched_kind {
+  TT_SCHED_CONST,
+  TT_SCHED_COSINE,
+  TT_SCHED_STEP
+} tt_sched_kind;
 typedef struct tt_schedule {
   tt_sched_kind kind;
   float base_lr;
-  int64_t warmup;     /* linear warm-up steps (cosine and step) */
-  int64_t total;      /* cosine: steps to reach min_lr */
-  float min_lr;       /* cosine floor */
-  int64_t step_size;  /* step: multiply by gamma every step_size steps */
+  int64_t warmup;    /* linear warm-up steps (cosine and step) */
+  int64_t total;     /* cosine: steps to reach min_lr */
+  float min_lr;      /* cosine floor */
+  int64_t step_size; /* step: multiply by gamma every step_size steps */
   float gamma;
 } tt_schedule;
 float tt_schedule_lr(const tt_schedule *s, int64_t step);

@@ -5,8 +5,8 @@
 #include <string.h>
 
 void tt_linear_forward(tt_pool *pool, float *out, const float *inp,
-                       const float *w, const float *bias, int64_t B,
-                       int64_t K, int64_t N) {
+                       const float *w, const float *bias, int64_t B, int64_t K,
+                       int64_t N) {
   /* y[b,:] += x[b,k]·Wᵀ[k,:] needs Wᵀ; transposing costs N·K, the product
    * B·N·K */
   float *wt = tern_malloc((size_t)(K * N) * sizeof(float));

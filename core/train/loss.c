@@ -62,9 +62,9 @@ float tt_distill_loss(float *dlogits, const float *student,
       double y = (c == labels[b] ? 1.0 - eps : 0.0) + eps / (double)C;
       ce -= y * (s[c] - lse1);
       if (dlogits) /* d/ds of T²·KL is T·(ps - pt) */
-        dlogits[b * C + c] =
-            (float)((lambda * T * (ps[c] - pt[c]) + (1 - lambda) * (p1[c] - y)) /
-                    (double)B);
+        dlogits[b * C + c] = (float)((lambda * T * (ps[c] - pt[c]) +
+                                      (1 - lambda) * (p1[c] - y)) /
+                                     (double)B);
     }
     total += lambda * (double)T * T * kl + (1 - lambda) * ce;
   }

@@ -104,7 +104,7 @@ static tern_status parse_layer(tt_net *net, char *text, int *cur_c, int *cur_h,
                         "model spec: more than %d layers", TT_MAX_LAYERS);
   tt_layer *l = &net->layers[net->n_layers];
   memset(l, 0, sizeof *l);
-  l->w_off = l->b_off = l->q_off = l->stat_off = -1;
+  l->w_off = l->b_off = l->q_off = l->stat_off = l->mul_off = l->thr_off = -1;
   l->c = *cur_c;
   l->h = *cur_h;
   l->w = *cur_w;
@@ -172,8 +172,8 @@ static tern_status parse_layer(tt_net *net, char *text, int *cur_c, int *cur_h,
     s->count_include_pad = 0;
     if (!tt_pool_shape_init(s))
       return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
-                          "model spec: invalid %s on %dx%dx%d input", kw,
-                          l->c, l->h, l->w);
+                          "model spec: invalid %s on %dx%dx%d input", kw, l->c,
+                          l->h, l->w);
     l->oh = s->oh;
     l->ow = s->ow;
   } else if (!strcmp(kw, "gap")) {
@@ -209,7 +209,9 @@ static tern_status parse_layer(tt_net *net, char *text, int *cur_c, int *cur_h,
   return TERN_OK;
 }
 
-static int64_t in_size(const tt_layer *l) { return (int64_t)l->c * l->h * l->w; }
+static int64_t in_size(const tt_layer *l) {
+  return (int64_t)l->c * l->h * l->w;
+}
 static int64_t out_size(const tt_layer *l) {
   return (int64_t)l->oc * l->oh * l->ow;
 }
@@ -220,8 +222,7 @@ tern_status tt_net_create(const char *spec_in, uint64_t seed, int threads,
   if (!spec || !out)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT, "model spec: NULL");
   if (strlen(spec) >= sizeof(((tt_net *)0)->spec))
-    return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
-                        "model spec: too long");
+    return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT, "model spec: too long");
   tt_net *net = tern_calloc(1, sizeof *net);
   if (!net)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
@@ -261,7 +262,8 @@ tern_status tt_net_create(const char *spec_in, uint64_t seed, int threads,
       np += l->n_b;
     } else if (l->kind == TT_CONV) {
       l->w_off = np;
-      l->n_w = (int64_t)l->oc * (l->c / l->conv.groups) * l->conv.kh * l->conv.kw;
+      l->n_w =
+          (int64_t)l->oc * (l->c / l->conv.groups) * l->conv.kh * l->conv.kw;
       np += l->n_w;
       l->b_off = np;
       l->n_b = l->oc;
@@ -281,6 +283,10 @@ tern_status tt_net_create(const char *spec_in, uint64_t seed, int threads,
       l->q_off = np;
       l->n_q = 1 + l->oc;
       np += l->n_q;
+      l->mul_off = ns;
+      ns += l->oc;
+      l->thr_off = ns;
+      ns += l->oc;
     }
   }
   net->n_params = np;
@@ -309,6 +315,8 @@ tern_status tt_net_create(const char *spec_in, uint64_t seed, int threads,
         net->params[l->w_off + k] = (2 * u - 1) * bound;
       }
       memset(net->decay + l->w_off, 1, (size_t)l->n_w);
+      for (int k = 0; k < l->oc; k++)
+        net->stats[l->mul_off + k] = 1;
     } else if (l->kind == TT_BN) {
       for (int k = 0; k < l->c; k++) {
         net->params[l->w_off + k] = 1;
@@ -473,8 +481,21 @@ static float learned_threshold(const tt_net *net, const tt_layer *l) {
 
 /* q: codes, scales: per output channel, as the deterministic forward and the
  * export compute them. */
+static tern_status layer_quantize_raw(const tt_net *net, int i, int8_t *q,
+                                      float *scales, tern_quant_stats *st);
+
 tern_status tt_layer_quantize(const tt_net *net, int i, int8_t *q,
                               float *scales, tern_quant_stats *st) {
+  tern_status s = layer_quantize_raw(net, i, q, scales, st);
+  const tt_layer *l = &net->layers[i];
+  if (!s && l->mul_off >= 0)
+    for (int r = 0; r < l->oc; r++)
+      scales[r] *= net->stats[l->mul_off + r];
+  return s;
+}
+
+static tern_status layer_quantize_raw(const tt_net *net, int i, int8_t *q,
+                                      float *scales, tern_quant_stats *st) {
   const tt_layer *l = &net->layers[i];
   const float *w = net->params + l->w_off;
   int64_t rows = l->oc, cols = l->n_w / l->oc;
@@ -485,7 +506,31 @@ tern_status tt_layer_quantize(const tt_net *net, int i, int8_t *q,
       d.method = TERN_TERNARY_ABSMEAN;
     else if (net->qcfg.tmethod == TT_TQ_LEARNED)
       d.threshold_factor = learned_threshold(net, l);
-    return tern_quantize_ternary(w, rows, cols, &d, q, scales, st);
+    const float *thr = net->stats + l->thr_off;
+    bool per_channel = false;
+    for (int64_t r = 0; r < rows && d.method == TERN_TERNARY_THRESHOLD; r++)
+      per_channel |= thr[r] > 0;
+    if (!per_channel)
+      return tern_quantize_ternary(w, rows, cols, &d, q, scales, st);
+    /* per-channel factors (PTQ threshold search): row by row, same rule */
+    tern_quant_stats rs, tot;
+    memset(&tot, 0, sizeof tot);
+    for (int64_t r = 0; r < rows; r++) {
+      tern_ternary_desc dr = d;
+      if (thr[r] > 0)
+        dr.threshold_factor = thr[r];
+      tern_status s = tern_quantize_ternary(w + r * cols, 1, cols, &dr,
+                                            q + r * cols, scales + r, &rs);
+      if (s)
+        return s;
+      tot.count += rs.count;
+      tot.zeros += rs.zeros;
+    }
+    if (st) {
+      *st = tot;
+      st->sparsity = tot.count ? (double)tot.zeros / (double)tot.count : 0;
+    }
+    return TERN_OK;
   }
   if (l->prec == TT_INT8 && net->qcfg.int8_learned) {
     const float *step = net->params + l->q_off + 1;
@@ -584,8 +629,8 @@ static void quantized_forward(tt_net *net, int i, int64_t B) {
     }
     for (int64_t b = 0; b < B; b++)
       for (int64_t n = 0; n < N; n++)
-        y[b * N + n] = tern_q_epilogue((int32_t)y[b * N + n], ws[n], xs[b],
-                                       bias[n]);
+        y[b * N + n] =
+            tern_q_epilogue((int32_t)y[b * N + n], ws[n], xs[b], bias[n]);
   } else {
     /* conv layers of this size stay far below 2^24 per sum */
     tt_conv2d_forward(net->pool, y, xq, wq, NULL, B, &l->conv);
@@ -629,20 +674,19 @@ const float *tt_net_forward(tt_net *net, const float *x, int64_t B,
         quantized_forward(net, i, B);
         net->quantized_fwd[i] = true;
       } else if (l->kind == TT_LINEAR) {
-        tt_linear_forward(net->pool, y, in, p + l->w_off, p + l->b_off, B,
-                          l->c, l->oc);
+        tt_linear_forward(net->pool, y, in, p + l->w_off, p + l->b_off, B, l->c,
+                          l->oc);
       } else {
         tt_conv2d_forward(net->pool, y, in, p + l->w_off, p + l->b_off, B,
                           &l->conv);
       }
       break;
     case TT_BN:
-      tt_batchnorm_forward(net->pool, y, in, p + l->w_off, p + l->b_off,
-                           net->stats + l->stat_off,
-                           net->stats + l->stat_off + l->c, net->bn_save[i],
-                           net->bn_save[i] + l->c, B, l->c,
-                           (int64_t)l->h * l->w, net->bn_momentum,
-                           net->bn_eps, training);
+      tt_batchnorm_forward(
+          net->pool, y, in, p + l->w_off, p + l->b_off,
+          net->stats + l->stat_off, net->stats + l->stat_off + l->c,
+          net->bn_save[i], net->bn_save[i] + l->c, B, l->c,
+          (int64_t)l->h * l->w, net->bn_momentum, net->bn_eps, training);
       break;
     case TT_RELU:
       tt_relu_forward(y, in, B * in_size(l));

@@ -45,18 +45,22 @@ typedef struct tt_layer {
   int oc, oh, ow; /* output per sample */
   tt_conv_shape conv;
   tt_pool_shape pool;
-  int skip;       /* add: the other operand is the output of layer `skip`
-                     (-1: the network input) */
+  int skip; /* add: the other operand is the output of layer `skip`
+               (-1: the network input) */
   int64_t w_off, n_w, b_off, n_b; /* parameter block offsets (-1: none) */
-  int64_t q_off, n_q;  /* learned quantizer parameters (-1: none) */
-  int64_t stat_off;    /* batchnorm running mean (then var) in stats */
+  int64_t q_off, n_q;             /* learned quantizer parameters (-1: none) */
+  int64_t stat_off; /* batchnorm running mean (then var) in stats */
+  int64_t mul_off;  /* linear/conv: per-channel multiplier of the weight
+                       scales in stats (1; PTQ scale correction) */
+  int64_t thr_off;  /* linear/conv: per-channel ternary threshold factor
+                       in stats (0: the layer's; PTQ threshold search) */
   tt_prec prec;
 } tt_layer;
 
 typedef struct tt_quant_cfg {
   tt_tmethod tmethod;
-  float threshold;   /* a, default 0.7 */
-  int int8_learned;  /* 1: LSQ-style learned per-channel step */
+  float threshold;  /* a, default 0.7 */
+  int int8_learned; /* 1: LSQ-style learned per-channel step */
 } tt_quant_cfg;
 
 typedef struct tt_net {
@@ -72,13 +76,13 @@ typedef struct tt_net {
   float bn_momentum, bn_eps;
   /* buffers for one batch of up to batch_cap samples */
   int64_t batch_cap;
-  float *act[TT_MAX_LAYERS + 1];  /* act[0] input, act[i+1] layer i */
+  float *act[TT_MAX_LAYERS + 1]; /* act[0] input, act[i+1] layer i */
   float *dact[TT_MAX_LAYERS + 1];
   int32_t *argmax[TT_MAX_LAYERS];
-  float *bn_save[TT_MAX_LAYERS];  /* mean and invstd */
-  float *xq[TT_MAX_LAYERS];       /* dequantized quantized input */
-  float *wq[TT_MAX_LAYERS];       /* dequantized quantized weights */
-  float *wint[TT_MAX_LAYERS];     /* integer codes as floats */
+  float *bn_save[TT_MAX_LAYERS]; /* mean and invstd */
+  float *xq[TT_MAX_LAYERS];      /* dequantized quantized input */
+  float *wq[TT_MAX_LAYERS];      /* dequantized quantized weights */
+  float *wint[TT_MAX_LAYERS];    /* integer codes as floats */
   float *wscale[TT_MAX_LAYERS];
   bool quantized_fwd[TT_MAX_LAYERS]; /* last forward quantized this layer */
   tt_pool *pool;
@@ -138,8 +142,7 @@ tern_status tt_net_copy_weights(tt_net *dst, const tt_net *src, tern_err *err);
 /* Export as a .tern graph using each layer's precision (deterministic
  * quantization). Input "input" [1, C, H, W] (or [1, K] for a net starting
  * with linear), output "logits". */
-tern_status tt_net_to_graph(const tt_net *net, tern_graph **out,
-                            tern_err *err);
+tern_status tt_net_to_graph(const tt_net *net, tern_graph **out, tern_err *err);
 tern_status tt_net_export(const tt_net *net, const char *path,
                           const char *model_name, tern_err *err);
 /* Build a trainable fp32 network from a .tern graph of linear / conv2d /

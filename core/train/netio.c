@@ -47,10 +47,11 @@ tern_status tt_net_save_ckpt(const tt_net *net, const char *path,
   for (int i = 0; i < net->n_layers; i++)
     h.prec[i] = (uint8_t)net->layers[i].prec;
   size_t pb = (size_t)net->n_params * sizeof(float);
-  const void *parts[7] = {&h,          net->spec, net->params, net->opt_m,
-                          net->opt_v,  net->stats, NULL};
-  size_t bytes[7] = {sizeof h, h.spec_len, pb, pb, pb,
-                     (size_t)net->n_stats * sizeof(float), 8};
+  const void *parts[7] = {&h,         net->spec,  net->params, net->opt_m,
+                          net->opt_v, net->stats, NULL};
+  size_t bytes[7] = {sizeof h, h.spec_len, pb,
+                     pb,       pb,         (size_t)net->n_stats * sizeof(float),
+                     8};
   uint64_t sum = 0xcbf29ce484222325ull;
   for (int i = 0; i < 6; i++)
     sum = fnv1a(sum, parts[i], bytes[i]);
@@ -99,11 +100,11 @@ tern_status tt_net_load_ckpt(const char *path, int threads, tt_net **out,
                       "checkpoint %s: checksum mismatch (damaged file)", path);
   char spec[1024];
   tt_net *net = NULL;
-  if (!st && (h.spec_len >= sizeof spec ||
-              sizeof h + h.spec_len + 8 > (size_t)size))
-    st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                      "checkpoint %s: model spec of %u bytes", path,
-                      h.spec_len);
+  if (!st &&
+      (h.spec_len >= sizeof spec || sizeof h + h.spec_len + 8 > (size_t)size))
+    st =
+        tern_err_set(err, TERN_ERR_CORRUPT_FILE,
+                     "checkpoint %s: model spec of %u bytes", path, h.spec_len);
   if (!st) {
     memcpy(spec, buf + sizeof h, h.spec_len);
     spec[h.spec_len] = 0;
@@ -115,8 +116,7 @@ tern_status tt_net_load_ckpt(const char *path, int threads, tt_net **out,
               net->n_layers != h.n_layers ||
               sizeof h + h.spec_len + 3 * pb + sb + 8 != (size_t)size))
     st = tern_err_set(err, TERN_ERR_CORRUPT_FILE,
-                      "checkpoint %s: sizes do not match its model spec",
-                      path);
+                      "checkpoint %s: sizes do not match its model spec", path);
   if (!st) {
     const uint8_t *p = buf + sizeof h + h.spec_len;
     memcpy(net->params, p, pb);
@@ -140,11 +140,10 @@ tern_status tt_net_load_ckpt(const char *path, int threads, tt_net **out,
   return TERN_OK;
 }
 
-tern_status tt_net_copy_weights(tt_net *dst, const tt_net *src,
-                                tern_err *err) {
+tern_status tt_net_copy_weights(tt_net *dst, const tt_net *src, tern_err *err) {
   if (strcmp(dst->spec, src->spec) || dst->n_params != src->n_params)
-    return tern_err_set(err, TERN_ERR_SHAPE,
-                        "models differ: '%s' vs '%s'", dst->spec, src->spec);
+    return tern_err_set(err, TERN_ERR_SHAPE, "models differ: '%s' vs '%s'",
+                        dst->spec, src->spec);
   memcpy(dst->params, src->params, (size_t)src->n_params * sizeof(float));
   memcpy(dst->stats, src->stats, (size_t)src->n_stats * sizeof(float));
   return TERN_OK;
@@ -157,14 +156,15 @@ static tern_status add_f32(tern_graph *g, const char *name, const float *d,
   int64_t n = 1;
   for (int i = 0; i < ndim; i++)
     n *= shape[i];
-  tern_constant_desc c = {sizeof c, name, TERN_DTYPE_F32, ndim, shape, d,
-                          (size_t)n * sizeof(float), NULL, 0};
+  tern_constant_desc c = {
+      sizeof c, name, TERN_DTYPE_F32, ndim, shape, d, (size_t)n * sizeof(float),
+      NULL,     0};
   return tern_graph_add_constant(g, &c, id);
 }
 
 static tern_status add_weight(const tt_net *net, int i, tern_graph *g,
-                              const char *name, int ndim,
-                              const int64_t *shape, int *id, tern_err *err) {
+                              const char *name, int ndim, const int64_t *shape,
+                              int *id, tern_err *err) {
   const tt_layer *l = &net->layers[i];
   const float *w = net->params + l->w_off;
   if (l->prec == TT_F32)
@@ -182,14 +182,16 @@ static tern_status add_weight(const tt_net *net, int i, tern_graph *g,
   if (!st && l->prec == TT_TERNARY)
     st = tern_ternary_pack(q, rows, cols, packed, pbytes);
   if (!st) {
-    tern_constant_desc c = {sizeof c, name,
-                            l->prec == TT_TERNARY ? TERN_DTYPE_TERNARY
-                                                  : TERN_DTYPE_I8,
-                            ndim, shape,
-                            l->prec == TT_TERNARY ? (const void *)packed
-                                                  : (const void *)q,
-                            l->prec == TT_TERNARY ? pbytes : (size_t)l->n_w,
-                            sc, rows};
+    tern_constant_desc c = {
+        sizeof c,
+        name,
+        l->prec == TT_TERNARY ? TERN_DTYPE_TERNARY : TERN_DTYPE_I8,
+        ndim,
+        shape,
+        l->prec == TT_TERNARY ? (const void *)packed : (const void *)q,
+        l->prec == TT_TERNARY ? pbytes : (size_t)l->n_w,
+        sc,
+        rows};
     st = tern_graph_add_constant(g, &c, id);
   }
   tern_free(q);
@@ -264,7 +266,8 @@ tern_status tt_net_to_graph(const tt_net *net, tern_graph **out,
     }
     case TT_RELU:
     case TT_RELU6:
-      snprintf(nname, sizeof nname, "%s%d", l->kind == TT_RELU ? "relu" : "relu6", i);
+      snprintf(nname, sizeof nname, "%s%d",
+               l->kind == TT_RELU ? "relu" : "relu6", i);
       nd.op = l->kind == TT_RELU ? TERN_OP_RELU : TERN_OP_RELU6;
       break;
     case TT_MAXPOOL:
@@ -376,9 +379,9 @@ tern_status tt_net_from_graph(const tern_graph *g, int threads, tt_net **out,
   char spec[1024];
   int len = 0;
   if (ti.ndim == 4)
-    len = snprintf(spec, sizeof spec, "in %lldx%lldx%lld",
-                   (long long)ti.shape[1], (long long)ti.shape[2],
-                   (long long)ti.shape[3]);
+    len =
+        snprintf(spec, sizeof spec, "in %lldx%lldx%lld", (long long)ti.shape[1],
+                 (long long)ti.shape[2], (long long)ti.shape[3]);
   else if (ti.ndim == 2)
     len = snprintf(spec, sizeof spec, "in %lldx1x1", (long long)ti.shape[1]);
   else
@@ -429,9 +432,9 @@ tern_status tt_net_from_graph(const tern_graph *g, int threads, tt_net **out,
       tern_graph_tensor_info(g, n.inputs[1], &wi);
       if (wi.shape[2] != wi.shape[3] || p->stride[0] != p->stride[1] ||
           p->pad[0] != p->pad[1] || p->dilation[0] > 1 || p->dilation[1] > 1)
-        st = tern_err_set(err, TERN_ERR_UNSUPPORTED,
-                          "import: conv '%s' must be square, undilated",
-                          n.name);
+        st =
+            tern_err_set(err, TERN_ERR_UNSUPPORTED,
+                         "import: conv '%s' must be square, undilated", n.name);
       snprintf(item, sizeof item, "; conv %lld %lld %d %d %d",
                (long long)wi.shape[0], (long long)wi.shape[2],
                p->stride[0] ? p->stride[0] : 1, p->pad[0],
@@ -450,8 +453,8 @@ tern_status tt_net_from_graph(const tern_graph *g, int threads, tt_net **out,
     case TERN_OP_MAXPOOL2D:
     case TERN_OP_AVGPOOL2D:
       snprintf(item, sizeof item, "; %s %d %d %d",
-               n.op == TERN_OP_MAXPOOL2D ? "maxpool" : "avgpool",
-               p->kernel[0], p->stride[0] ? p->stride[0] : 1, p->pad[0]);
+               n.op == TERN_OP_MAXPOOL2D ? "maxpool" : "avgpool", p->kernel[0],
+               p->stride[0] ? p->stride[0] : 1, p->pad[0]);
       break;
     case TERN_OP_GLOBAL_AVGPOOL:
       snprintf(item, sizeof item, "; gap");
@@ -508,8 +511,8 @@ tern_status tt_net_from_graph(const tern_graph *g, int threads, tt_net **out,
     st = tt_net_create(spec, 0, threads, &net, err);
   for (int i = 0; !st && i < net->n_layers; i++) {
     tt_layer *l = &net->layers[i];
-    if (weight_node[i] < 0 || (l->kind != TT_LINEAR && l->kind != TT_CONV &&
-                               l->kind != TT_BN))
+    if (weight_node[i] < 0 ||
+        (l->kind != TT_LINEAR && l->kind != TT_CONV && l->kind != TT_BN))
       continue;
     tern_node_info n;
     memset(&n, 0, sizeof n);

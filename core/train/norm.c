@@ -57,10 +57,20 @@ void tt_batchnorm_forward(tt_pool *pool, float *out, const float *inp,
                           float *run_mean, float *run_var, float *save_mean,
                           float *save_invstd, int64_t B, int64_t C, int64_t S,
                           float momentum, float eps, bool training) {
-  bn_ctx k = {.out = out, .run_mean = run_mean, .run_var = run_var,
-              .save_mean = save_mean, .save_invstd = save_invstd,
-              .inp = inp, .gamma = gamma, .beta = beta, .B = B, .C = C,
-              .S = S, .momentum = momentum, .eps = eps, .training = training};
+  bn_ctx k = {.out = out,
+              .run_mean = run_mean,
+              .run_var = run_var,
+              .save_mean = save_mean,
+              .save_invstd = save_invstd,
+              .inp = inp,
+              .gamma = gamma,
+              .beta = beta,
+              .B = B,
+              .C = C,
+              .S = S,
+              .momentum = momentum,
+              .eps = eps,
+              .training = training};
   tt_parallel_for(pool, C, fwd_channels, &k);
 }
 
@@ -100,8 +110,16 @@ void tt_batchnorm_backward(tt_pool *pool, float *dinp, float *dgamma,
                            const float *gamma, const float *save_mean,
                            const float *save_invstd, int64_t B, int64_t C,
                            int64_t S) {
-  bn_ctx k = {.dinp = dinp, .dgamma = dgamma, .dbeta = dbeta, .dout = dout,
-              .inp = inp, .gamma = gamma, .cmean = save_mean,
-              .cinvstd = save_invstd, .B = B, .C = C, .S = S};
+  bn_ctx k = {.dinp = dinp,
+              .dgamma = dgamma,
+              .dbeta = dbeta,
+              .dout = dout,
+              .inp = inp,
+              .gamma = gamma,
+              .cmean = save_mean,
+              .cinvstd = save_invstd,
+              .B = B,
+              .C = C,
+              .S = S};
   tt_parallel_for(pool, C, bwd_channels, &k);
 }

@@ -54,7 +54,7 @@ static tern_status for_batches(const tt_dataset *d, int64_t count, int batch,
 typedef struct bc_ctx {
   tt_net *net, *ref;
   int layer;
-  double *sum; /* per channel */
+  double *sum; /* per channel: Σ(y - ŷ), then Σz, Σz², Σzy, Σy (z = ŷ - b) */
   int64_t count;
   double *num, *den; /* report: per layer */
 } bc_ctx;
@@ -74,11 +74,19 @@ static tern_status bias_batch(void *vc, const float *x, int64_t n) {
   const tt_layer *l = &c->net->layers[c->layer];
   int64_t P = (int64_t)l->oh * l->ow;
   const float *a = c->ref->act[c->layer + 1], *b = c->net->act[c->layer + 1];
+  const float *bias = c->net->params + l->b_off;
+  int oc = l->oc;
   for (int64_t s = 0; s < n; s++)
-    for (int o = 0; o < l->oc; o++)
+    for (int o = 0; o < oc; o++)
       for (int64_t p = 0; p < P; p++) {
-        int64_t i = (s * l->oc + o) * P + p;
-        c->sum[o] += (double)a[i] - (double)b[i];
+        int64_t i = (s * oc + o) * P + p;
+        double y = a[i], z = (double)b[i] - bias[o];
+        c->sum[o] += y - (double)b[i];
+        c->sum[oc + o] += z;
+        c->sum[2 * oc + o] += z * z;
+        c->sum[3 * oc + o] += z * y;
+        c->sum[4 * oc + o] += y;
+        c->sum[5 * oc + o] += y * y;
       }
   c->count += n * P;
   return TERN_OK;
@@ -115,8 +123,7 @@ static tern_status bn_batch(void *vc, const float *x, int64_t n) {
   c->net->bn_momentum = 1.0f / (float)(c->k + 1);
   c->k++;
   if (!tt_net_forward(c->net, x, n, true, TT_Q_DET, 0, 0))
-    return tern_err_set(&c->net->err, TERN_ERR_INTERNAL,
-                        "ptq: forward failed");
+    return tern_err_set(&c->net->err, TERN_ERR_INTERNAL, "ptq: forward failed");
   return TERN_OK;
 }
 
@@ -130,8 +137,8 @@ tern_status tt_quant_report(tt_net *net, const tt_net *ref_in,
     return st;
   double num[TT_MAX_LAYERS] = {0}, den[TT_MAX_LAYERS] = {0};
   bc_ctx c = {.net = net, .ref = ref, .num = num, .den = den};
-  st = for_batches(calib, count, batch > 0 ? batch : 256, report_batch, &c,
-                   err);
+  st =
+      for_batches(calib, count, batch > 0 ? batch : 256, report_batch, &c, err);
   int k = 0;
   for (int i = 0; !st && i < net->n_layers; i++) {
     const tt_layer *l = &net->layers[i];
@@ -172,6 +179,99 @@ tern_status tt_quant_report(tt_net *net, const tt_net *ref_in,
   return st;
 }
 
+/* Output error of layer i left after the per-channel correction, from the
+ * accumulated sums (see bias_batch). */
+static double residual(const double *sum, int oc, double n, bool scale) {
+  double e = 0;
+  for (int o = 0; o < oc; o++) {
+    double sz = sum[oc + o], szz = sum[2 * oc + o], szy = sum[3 * oc + o];
+    double sy = sum[4 * oc + o], syy = sum[5 * oc + o];
+    double cyy = syy - sy * sy / n, czy = szy - sz * sy / n,
+           czz = szz - sz * sz / n;
+    double r = cyy - 2 * czy + czz; /* mean removed only */
+    if (scale && czz > 0) {
+      double a = czy / czz;
+      if (a > 0.5 && a < 2)
+        r = cyy - czy * czy / czz;
+    }
+    e += r;
+  }
+  return e;
+}
+
+/* Correct layer i of net against ref on the calibration data: optionally
+ * pick its ternary threshold factor per channel, then fit y ≈ α·ŷ + β per
+ * channel (α = 1 without scale correction) into the weight-scale multiplier and
+ * the bias. */
+static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
+                                 const tt_dataset *calib, const tt_ptq_cfg *cfg,
+                                 int batch, bool search, tern_err *err) {
+  tt_layer *l = &net->layers[i];
+  int oc = l->oc;
+  double *sum = tern_calloc(6 * (size_t)oc, sizeof(double));
+  double *best = tern_calloc(6 * (size_t)oc, sizeof(double));
+  if (!sum || !best) {
+    tern_free(sum);
+    tern_free(best);
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  /* each output channel's error depends only on its own weight row, so the
+   * threshold factor is chosen per channel */
+  static const float cand[] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 1.0f, 1.1f};
+  int n_cand = search ? (int)(sizeof cand / sizeof cand[0]) : 1;
+  double *best_e = tern_malloc((size_t)oc * sizeof(double));
+  float *best_a = tern_calloc((size_t)oc, sizeof(float));
+  double n = 0;
+  tern_status st = TERN_OK;
+  if (!best_e || !best_a)
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  for (int o = 0; !st && o < oc; o++)
+    best_e[o] = INFINITY;
+  for (int k = 0; !st && k < n_cand; k++) {
+    for (int o = 0; o < oc; o++) {
+      net->stats[l->mul_off + o] = 1;
+      if (search)
+        net->stats[l->thr_off + o] = cand[k];
+    }
+    memset(sum, 0, 6 * (size_t)oc * sizeof(double));
+    bc_ctx c = {.net = net, .ref = ref, .layer = i, .sum = sum};
+    st = for_batches(calib, cfg->calib_count, batch, bias_batch, &c, err);
+    n = (double)c.count;
+    for (int o = 0; !st && o < oc && n > 0; o++) {
+      double one[6];
+      double *cs = one; /* the channel's sums as a 1-channel block */
+      for (int q = 0; q < 6; q++)
+        cs[q] = sum[q * oc + o];
+      double e = residual(cs, 1, n, cfg->scale_correct != 0);
+      if (e < best_e[o]) {
+        best_e[o] = e;
+        best_a[o] = search ? cand[k] : 0;
+        for (int q = 0; q < 6; q++)
+          best[q * oc + o] = sum[q * oc + o];
+      }
+    }
+  }
+  for (int o = 0; search && !st && o < oc; o++)
+    net->stats[l->thr_off + o] = best_a[o];
+  tern_free(best_e);
+  tern_free(best_a);
+  for (int o = 0; !st && o < oc && n > 0; o++) {
+    double sz = best[oc + o], szz = best[2 * oc + o];
+    double szy = best[3 * oc + o], sy = best[4 * oc + o];
+    double det = n * szz - sz * sz;
+    double alpha = 1;
+    if (cfg->scale_correct && det > 1e-12 * n * n)
+      alpha = (n * szy - sz * sy) / det;
+    if (!(alpha > 0.5 && alpha < 2)) /* a fit this far off is noise */
+      alpha = 1;
+    net->stats[l->mul_off + o] = (float)alpha;
+    net->params[l->b_off + o] = (float)((sy - alpha * sz) / n);
+  }
+  tern_free(sum);
+  tern_free(best);
+  return st;
+}
+
 tern_status tt_ptq(tt_net *net, const tt_dataset *calib, const tt_ptq_cfg *cfg,
                    tt_layer_report *report, int max_report, int *n_report,
                    tern_err *err) {
@@ -203,21 +303,12 @@ tern_status tt_ptq(tt_net *net, const tt_dataset *calib, const tt_ptq_cfg *cfg,
     }
   }
   if (!st && cfg->bias_correct) {
-    for (int i = 0; !st && i < net->n_layers; i++) {
-      tt_layer *l = &net->layers[i];
-      if (!is_q(l))
-        continue;
-      double *sum = tern_calloc((size_t)l->oc, sizeof(double));
-      if (!sum) {
-        st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-        break;
-      }
-      bc_ctx c = {.net = net, .ref = ref, .layer = i, .sum = sum};
-      st = for_batches(calib, cfg->calib_count, batch, bias_batch, &c, err);
-      for (int o = 0; !st && o < l->oc && c.count; o++)
-        net->params[l->b_off + o] += (float)(sum[o] / (double)c.count);
-      tern_free(sum);
-    }
+    /* per-channel thresholds apply to the threshold (TWN) quantizer */
+    bool search = cfg->threshold_search && net->qcfg.tmethod == TT_TQ_THRESHOLD;
+    for (int i = 0; !st && i < net->n_layers; i++)
+      if (is_q(&net->layers[i]))
+        st = correct_layer(net, ref, i, calib, cfg, batch,
+                           search && net->layers[i].prec == TT_TERNARY, err);
   }
   if (!st)
     st = tt_quant_report(net, ref, calib, cfg->calib_count, batch, report,

@@ -11,7 +11,7 @@
 
 /* segment end points on a 0..1 box: a b c d e f g */
 static const float k_seg[7][4] = {
-    {0, 0, 1, 0}, {1, 0, 1, .5f}, {1, .5f, 1, 1}, {0, 1, 1, 1},
+    {0, 0, 1, 0},   {1, 0, 1, .5f}, {1, .5f, 1, 1},  {0, 1, 1, 1},
     {0, .5f, 0, 1}, {0, 0, 0, .5f}, {0, .5f, 1, .5f}};
 /* which segments each digit lights (bit i = segment i) */
 static const uint8_t k_digit[10] = {0x3f, 0x06, 0x5b, 0x4f, 0x66,
@@ -50,7 +50,8 @@ tern_status tt_synth_digits(int64_t n, uint64_t seed, tt_dataset *out,
     int label = (int)(RND() * 10) % 10;
     d.labels[s] = (uint8_t)label;
     float sx = 9 + 4 * RND(), sy = 15 + 5 * RND(); /* glyph box */
-    float ox = 14 - sx / 2 + 3 * (RND() - .5f), oy = 14 - sy / 2 + 3 * (RND() - .5f);
+    float ox = 14 - sx / 2 + 3 * (RND() - .5f),
+          oy = 14 - sy / 2 + 3 * (RND() - .5f);
     float slant = 0.35f * (RND() - .3f), width = 1.0f + 1.2f * RND();
     float contrast = 0.6f + 0.4f * RND();
     float seg[7][4];

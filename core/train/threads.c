@@ -1,8 +1,8 @@
 /* threads.c — a small persistent pthread pool for the training core. Work is
  * split into one contiguous range per worker; callers keep every output
  * element owned by one index, so the split never changes the numbers. */
-#include "train/layers.h"
 #include "tern_internal.h"
+#include "train/layers.h"
 
 #include <pthread.h>
 
@@ -117,7 +117,9 @@ void tt_pool_destroy(tt_pool *p) {
   tern_free(p);
 }
 
-int tt_pool_threads(const tt_pool *p) { return p ? p->threads : 1; }
+int tt_pool_threads(const tt_pool *p) {
+  return p ? p->threads : 1;
+}
 
 void tt_parallel_for(tt_pool *p, int64_t n, tt_range_fn fn, void *ctx) {
   if (n <= 0)

@@ -11,8 +11,8 @@ typedef enum tt_opt_kind { TT_OPT_SGD = 0, TT_OPT_ADAMW = 1 } tt_opt_kind;
 
 typedef struct tt_progress {
   int64_t step, steps, epoch;
-  float loss;      /* mean training loss since the last report */
-  float accuracy;  /* training accuracy since the last report */
+  float loss;     /* mean training loss since the last report */
+  float accuracy; /* training accuracy since the last report */
   float lr;
   tt_qmode qmode;
   double elapsed_s, eta_s;
@@ -56,7 +56,7 @@ void tt_train_cfg_defaults(tt_train_cfg *cfg);
 
 typedef struct tt_train_result {
   int64_t steps_done;
-  int stopped;       /* 1 if cfg->stop ended the run early */
+  int stopped; /* 1 if cfg->stop ended the run early */
   float last_loss;
   double seconds;
 } tt_train_result;
@@ -81,14 +81,18 @@ tern_status tt_evaluate(tt_net *net, const tt_dataset *d, tt_qmode qmode,
 
 /* ----------------------------------------------------------------- PTQ */
 typedef struct tt_ptq_cfg {
-  int64_t calib_count; /* calibration samples (from the start of calib) */
-  int bn_reestimate;   /* recompute batchnorm statistics on quantized net */
-  int bias_correct;    /* per-channel output mean correction, layer by layer */
+  int64_t calib_count;  /* calibration samples (from the start of calib) */
+  int bn_reestimate;    /* recompute batchnorm statistics on quantized net */
+  int bias_correct;     /* per-channel output mean correction, layer by layer */
+  int scale_correct;    /* with bias_correct: least-squares per-channel fit of
+                           the weight scale too (y ≈ α·ŷ + β) */
+  int threshold_search; /* with bias_correct: per-layer ternary threshold
+                           factor (0.5..1.1) minimising the output error */
   int batch;
 } tt_ptq_cfg;
 
 typedef struct tt_layer_report {
-  int layer;         /* index in the network */
+  int layer; /* index in the network */
   tt_kind kind;
   tt_prec prec;
   double sparsity;   /* ternary zeros / weights */
@@ -100,13 +104,13 @@ typedef struct tt_layer_report {
 /* Quantize net (its layer precisions) using calib; fp32 weights are kept
  * as latent weights, bias correction edits the biases. report receives one
  * entry per quantized layer (up to max_report), *n_report their count. */
-tern_status tt_ptq(tt_net *net, const tt_dataset *calib,
-                   const tt_ptq_cfg *cfg, tt_layer_report *report,
-                   int max_report, int *n_report, tern_err *err);
+tern_status tt_ptq(tt_net *net, const tt_dataset *calib, const tt_ptq_cfg *cfg,
+                   tt_layer_report *report, int max_report, int *n_report,
+                   tern_err *err);
 /* The error report alone (no changes to net). */
 tern_status tt_quant_report(tt_net *net, const tt_net *ref,
-                            const tt_dataset *calib, int64_t count,
-                            int batch, tt_layer_report *report,
-                            int max_report, int *n_report, tern_err *err);
+                            const tt_dataset *calib, int64_t count, int batch,
+                            tt_layer_report *report, int max_report,
+                            int *n_report, tern_err *err);
 
 #endif

@@ -38,8 +38,8 @@ tt_qmode tt_qmode_at(const tt_train_cfg *cfg, int64_t step) {
   return TT_Q_DET;
 }
 
-static tern_status save_ckpt(tt_net *net, const tt_train_cfg *cfg,
-                             int64_t step, tern_err *err) {
+static tern_status save_ckpt(tt_net *net, const tt_train_cfg *cfg, int64_t step,
+                             tern_err *err) {
   tt_ckpt_meta m;
   memset(&m, 0, sizeof m);
   m.step = step;
@@ -109,8 +109,8 @@ tern_status tt_train(tt_net *net, const tt_dataset *d, const tt_train_cfg *cfg,
     tt_qmode qm = tt_qmode_at(cfg, step);
     const float *logits = tt_net_forward(net, x, B, true, qm, step, cfg->seed);
     if (!logits) {
-      st = tern_err_set(err, net->err.status ? net->err.status
-                                             : TERN_ERR_INTERNAL,
+      st = tern_err_set(err,
+                        net->err.status ? net->err.status : TERN_ERR_INTERNAL,
                         "train: forward failed: %s", net->err.msg);
       break;
     }
@@ -149,19 +149,19 @@ tern_status tt_train(tt_net *net, const tt_dataset *d, const tt_train_cfg *cfg,
     tt_net_backward(net, dlog, B);
     float lr = tt_schedule_lr(&sch, step);
     if (cfg->opt == TT_OPT_ADAMW)
-      tt_adamw_step(net->params, net->grads, net->opt_m, net->opt_v,
-                    net->decay, net->n_params, lr, cfg->beta1, cfg->beta2,
-                    cfg->adam_eps, cfg->wd, step + 1);
+      tt_adamw_step(net->params, net->grads, net->opt_m, net->opt_v, net->decay,
+                    net->n_params, lr, cfg->beta1, cfg->beta2, cfg->adam_eps,
+                    cfg->wd, step + 1);
     else
       tt_sgd_step(net->params, net->grads, net->opt_m, net->decay,
                   net->n_params, lr, cfg->momentum, cfg->wd,
                   cfg->nesterov != 0);
     if (res)
       res->last_loss = loss;
-    bool report = cfg->progress &&
-                  ((cfg->progress_every > 0 &&
-                    (step + 1) % cfg->progress_every == 0) ||
-                   step + 1 == cfg->steps);
+    bool report =
+        cfg->progress &&
+        ((cfg->progress_every > 0 && (step + 1) % cfg->progress_every == 0) ||
+         step + 1 == cfg->steps);
     if (report) {
       tt_progress p;
       memset(&p, 0, sizeof p);
@@ -234,7 +234,8 @@ tern_status tt_evaluate(tt_net *net, const tt_dataset *d, tt_qmode qmode,
       st = tern_err_set(err, TERN_ERR_INTERNAL, "evaluate: %s", net->err.msg);
       break;
     }
-    loss += (double)tt_softmax_xent(NULL, NULL, lg, labels, n, C, 0) * (double)n;
+    loss +=
+        (double)tt_softmax_xent(NULL, NULL, lg, labels, n, C, 0) * (double)n;
     for (int64_t b = 0; b < n; b++) {
       int best = 0;
       for (int64_t c = 1; c < C; c++)
