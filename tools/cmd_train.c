@@ -706,10 +706,12 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
              rep[i].layer, rep[i].kind == TT_CONV ? "conv" : "linear",
              rep[i].prec == TT_TERNARY ? "t" : "i8", rep[i].weight_rel,
              rep[i].out_rel, 100 * rep[i].sparsity);
-    if (o.output)
-      printf("  exported %s (%lld bytes)%s%.2f%%\n", o.output, (long long)bytes,
-             o.no_verify ? "" : "; tern session on cpu: accuracy ",
-             o.no_verify ? 0.0 : exported_acc);
+    if (o.output && o.no_verify)
+      printf("  exported %s (%lld bytes)\n", o.output, (long long)bytes);
+    else if (o.output)
+      printf("  exported %s (%lld bytes); tern session on cpu: accuracy "
+             "%.2f%%\n",
+             o.output, (long long)bytes, exported_acc);
   } else {
     cli_json j;
     cj_init(&j, stdout);
