@@ -382,7 +382,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       {"steps", 's', CLI_INT64, &o.steps, "N", "optimizer steps (the budget)"},
       {"batch", 'b', CLI_INT, &o.batch, "N", "batch size (64)"},
       {"lr", 0, CLI_DOUBLE, &o.lr, "X",
-       "peak learning rate (sgd 0.05 from scratch, 0.01 from --init; adamw "
+       "peak learning rate (sgd 0.05 from scratch, 0.02 from --init or a "
+       "teacher; adamw "
        "1e-3)"},
       {"optimizer", 0, CLI_STRING, &o.opt, "NAME", "sgd (momentum) or adamw"},
       {"momentum", 0, CLI_DOUBLE, &o.momentum, "X", "SGD momentum (0.9)"},
@@ -591,7 +592,10 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
     c.steps = o.steps;
     c.batch = o.batch;
     c.opt = adamw ? TT_OPT_ADAMW : TT_OPT_SGD;
-    c.lr = (float)(o.lr > 0 ? o.lr : adamw ? 1e-3 : o.init ? 0.01 : 0.05);
+    c.lr = (float)(o.lr > 0              ? o.lr
+                   : adamw               ? 1e-3
+                   : (o.init || teacher) ? 0.02
+                                         : 0.05);
     c.momentum = (float)o.momentum;
     c.wd = (float)o.wd;
     c.sched.kind = !strcmp(o.schedule, "step")    ? TT_SCHED_STEP

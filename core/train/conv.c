@@ -78,6 +78,7 @@ static void col2im_add(const tt_conv_shape *s, const float *col, int g,
 
 typedef struct conv_ctx {
   const tt_conv_shape *s;
+  volatile int oom; /* a worker could not get its scratch buffer */
   float *out, *dinp, *dw_part, *db_part;
   const float *inp, *w, *bias, *dout;
   int64_t B;
@@ -90,8 +91,10 @@ static void fwd_range(void *vctx, int64_t b0, int64_t b1) {
   int64_t P = (int64_t)s->oh * s->ow, R = (int64_t)cg * s->kh * s->kw;
   int64_t in_sz = (int64_t)s->c * s->h * s->w, out_sz = (int64_t)s->oc * P;
   float *col = tern_malloc((size_t)(R * P) * sizeof(float));
-  if (!col)
-    return; /* callers pre-check memory with tt_conv2d_scratch_ok */
+  if (!col) {
+    ((conv_ctx *)vctx)->oom = 1;
+    return;
+  }
   for (int64_t b = b0; b < b1; b++) {
     float *y = c->out + b * out_sz;
     memset(y, 0, (size_t)out_sz * sizeof(float));
@@ -108,11 +111,12 @@ static void fwd_range(void *vctx, int64_t b0, int64_t b1) {
   tern_free(col);
 }
 
-void tt_conv2d_forward(tt_pool *pool, float *out, const float *inp,
+bool tt_conv2d_forward(tt_pool *pool, float *out, const float *inp,
                        const float *w, const float *bias, int64_t B,
                        const tt_conv_shape *s) {
   conv_ctx c = {.s = s, .out = out, .inp = inp, .w = w, .bias = bias, .B = B};
   tt_parallel_for(pool, B, fwd_range, &c);
+  return !c.oom;
 }
 
 static void bwd_chunks(void *vctx, int64_t c0, int64_t c1) {
@@ -123,7 +127,9 @@ static void bwd_chunks(void *vctx, int64_t c0, int64_t c1) {
   int64_t in_sz = (int64_t)s->c * s->h * s->w, out_sz = (int64_t)s->oc * P;
   float *col = tern_malloc((size_t)(R * P) * sizeof(float));
   float *dcol = tern_malloc((size_t)(R * P) * sizeof(float));
-  if (col && dcol)
+  if (!col || !dcol)
+    ((conv_ctx *)vctx)->oom = 1;
+  else
     for (int64_t ch = c0; ch < c1; ch++) {
       float *dw = c->dw_part + ch * (int64_t)s->oc * R;
       float *db = c->db_part + ch * (int64_t)s->oc;
@@ -154,7 +160,7 @@ static void bwd_chunks(void *vctx, int64_t c0, int64_t c1) {
   tern_free(dcol);
 }
 
-void tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
+bool tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
                         const float *dout, const float *inp, const float *w,
                         int64_t B, const tt_conv_shape *s) {
   int64_t R = (int64_t)(s->c / s->groups) * s->kh * s->kw;
@@ -165,7 +171,7 @@ void tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
   if (!dwp || !dbp) {
     tern_free(dwp);
     tern_free(dbp);
-    return;
+    return false;
   }
   conv_ctx c = {.s = s,
                 .dinp = dinp,
@@ -176,6 +182,11 @@ void tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
                 .dout = dout,
                 .B = B};
   tt_parallel_for(pool, nch, bwd_chunks, &c);
+  if (c.oom) {
+    tern_free(dwp);
+    tern_free(dbp);
+    return false;
+  }
   /* reduce the partials in chunk order: the same sums for any thread count */
   for (int64_t ch = 0; ch < nch; ch++) {
     for (int64_t i = 0; i < wsz; i++)
@@ -186,4 +197,5 @@ void tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
   }
   tern_free(dwp);
   tern_free(dbp);
+  return true;
 }

@@ -52,11 +52,12 @@ typedef struct tt_conv_shape {
 } tt_conv_shape;
 /* Fills oh/ow; false if the shape is invalid. */
 bool tt_conv_shape_init(tt_conv_shape *s);
-/* inp [B,C,H,W], w [OC, C/g, KH, KW], bias [OC] or NULL, out [B,OC,OH,OW]. */
-void tt_conv2d_forward(tt_pool *pool, float *out, const float *inp,
+/* inp [B,C,H,W], w [OC, C/g, KH, KW], bias [OC] or NULL, out [B,OC,OH,OW].
+ * Both return false when scratch memory could not be allocated. */
+bool tt_conv2d_forward(tt_pool *pool, float *out, const float *inp,
                        const float *w, const float *bias, int64_t B,
                        const tt_conv_shape *s);
-void tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
+bool tt_conv2d_backward(tt_pool *pool, float *dinp, float *dw, float *dbias,
                         const float *dout, const float *inp, const float *w,
                         int64_t B, const tt_conv_shape *s);
 

@@ -346,7 +346,7 @@ void tt_net_destroy(tt_net *net) {
     tern_free(net->bn_save[i]);
     tern_free(net->xq[i]);
     tern_free(net->wq[i]);
-    tern_free(net->wint[i]);
+    tern_free(net->xscale[i]);
     tern_free(net->wscale[i]);
   }
   tt_pool_destroy(net->pool);
@@ -449,14 +449,14 @@ tern_status tt_net_reserve(tt_net *net, int64_t n) {
     }
     if (weighted(l)) {
       tern_free(net->xq[i]);
-      tern_free(net->wint[i]);
+      tern_free(net->xscale[i]);
       net->xq[i] = tern_calloc((size_t)n * is, sizeof(float));
-      net->wint[i] = tern_calloc((size_t)n, sizeof(float)); /* x scales */
+      net->xscale[i] = tern_calloc((size_t)n, sizeof(float)); /* x scales */
       if (!net->wq[i])
         net->wq[i] = tern_calloc((size_t)l->n_w, sizeof(float));
       if (!net->wscale[i])
         net->wscale[i] = tern_calloc((size_t)l->oc, sizeof(float));
-      ok = ok && net->xq[i] && net->wint[i] && net->wq[i] && net->wscale[i];
+      ok = ok && net->xq[i] && net->xscale[i] && net->wq[i] && net->wscale[i];
     }
   }
   if (!ok) {
@@ -587,17 +587,18 @@ static tern_status quantize_weights(tt_net *net, int i, tt_qmode mode,
 
 /* Quantize the layer input (per row for linear, per sample for conv) into
  * integer codes as floats; xs[b] receives the power-of-two scale. */
-static void quantize_input(const float *x, int64_t B, int64_t n, float *xq,
+static bool quantize_input(const float *x, int64_t B, int64_t n, float *xq,
                            float *xs) {
   int8_t *q = tern_malloc((size_t)n);
+  if (!q)
+    return false;
   for (int64_t b = 0; b < B; b++) {
-    if (q) {
-      tern_act_quantize_row(x + b * n, n, q, &xs[b]);
-      for (int64_t k = 0; k < n; k++)
-        xq[b * n + k] = q[k];
-    }
+    tern_act_quantize_row(x + b * n, n, q, &xs[b]);
+    for (int64_t k = 0; k < n; k++)
+      xq[b * n + k] = q[k];
   }
   tern_free(q);
+  return true;
 }
 
 /* Sums of integer products in float are exact below 2^24. */
@@ -607,14 +608,15 @@ static bool float_exact(const tt_layer *l) {
   return K * 127 * wmax < (1 << 24);
 }
 
-static void quantized_forward(tt_net *net, int i, int64_t B) {
+static tern_status quantized_forward(tt_net *net, int i, int64_t B) {
   tt_layer *l = &net->layers[i];
   const float *x = net->act[i];
-  float *y = net->act[i + 1], *xq = net->xq[i], *xs = net->wint[i];
+  float *y = net->act[i + 1], *xq = net->xq[i], *xs = net->xscale[i];
   float *wq = net->wq[i], *ws = net->wscale[i];
   const float *bias = net->params + l->b_off;
   int64_t K = l->n_w / l->oc, N = l->oc;
-  quantize_input(x, B, in_size(l), xq, xs);
+  if (!quantize_input(x, B, in_size(l), xq, xs))
+    return tern_err_set(&net->err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
   if (l->kind == TT_LINEAR) {
     if (float_exact(l)) {
       tt_linear_forward(net->pool, y, xq, wq, NULL, B, K, N);
@@ -632,8 +634,13 @@ static void quantized_forward(tt_net *net, int i, int64_t B) {
         y[b * N + n] =
             tern_q_epilogue((int32_t)y[b * N + n], ws[n], xs[b], bias[n]);
   } else {
-    /* conv layers of this size stay far below 2^24 per sum */
-    tt_conv2d_forward(net->pool, y, xq, wq, NULL, B, &l->conv);
+    if (!float_exact(l))
+      return tern_err_set(&net->err, TERN_ERR_UNSUPPORTED,
+                          "layer %d: int8 conv with %lld taps per output is "
+                          "beyond the exact fake-quant path (2^24 / 127^2)",
+                          i, (long long)K);
+    if (!tt_conv2d_forward(net->pool, y, xq, wq, NULL, B, &l->conv))
+      return tern_err_set(&net->err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
     int64_t P = (int64_t)l->oh * l->ow;
     for (int64_t b = 0; b < B; b++)
       for (int64_t n = 0; n < N; n++)
@@ -650,6 +657,7 @@ static void quantized_forward(tt_net *net, int i, int64_t B) {
   for (int64_t n = 0; n < N; n++)
     for (int64_t k = 0; k < K; k++)
       wq[n * K + k] *= ws[n];
+  return TERN_OK;
 }
 
 const float *tt_net_forward(tt_net *net, const float *x, int64_t B,
@@ -671,14 +679,16 @@ const float *tt_net_forward(tt_net *net, const float *x, int64_t B,
       if (qmode != TT_Q_OFF && l->prec != TT_F32) {
         if (quantize_weights(net, i, qmode, step, seed))
           return NULL;
-        quantized_forward(net, i, B);
+        if (quantized_forward(net, i, B))
+          return NULL;
         net->quantized_fwd[i] = true;
       } else if (l->kind == TT_LINEAR) {
         tt_linear_forward(net->pool, y, in, p + l->w_off, p + l->b_off, B, l->c,
                           l->oc);
-      } else {
-        tt_conv2d_forward(net->pool, y, in, p + l->w_off, p + l->b_off, B,
-                          &l->conv);
+      } else if (!tt_conv2d_forward(net->pool, y, in, p + l->w_off,
+                                    p + l->b_off, B, &l->conv)) {
+        tern_err_set(&net->err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+        return NULL;
       }
       break;
     case TT_BN:
@@ -767,7 +777,8 @@ static void ste_weights(tt_net *net, int i, const float *dwq) {
   }
 }
 
-void tt_net_backward(tt_net *net, const float *dlogits, int64_t B) {
+tern_status tt_net_backward(tt_net *net, const float *dlogits, int64_t B) {
+  bool ok = true;
   for (int i = 0; i <= net->n_layers; i++) {
     size_t sz = i == 0 ? (size_t)net->in_c * net->in_h * net->in_w
                        : (size_t)out_size(&net->layers[i - 1]);
@@ -788,21 +799,22 @@ void tt_net_backward(tt_net *net, const float *dlogits, int64_t B) {
       if (net->quantized_fwd[i]) {
         float *dwq = tern_calloc((size_t)l->n_w, sizeof(float));
         if (!dwq)
-          return;
+          return tern_err_set(&net->err, TERN_ERR_OUT_OF_MEMORY,
+                              "out of memory");
         if (l->kind == TT_LINEAR)
           tt_linear_backward(net->pool, dx, dwq, g + l->b_off, dy, net->xq[i],
                              net->wq[i], B, l->c, l->oc);
         else
-          tt_conv2d_backward(net->pool, dx, dwq, g + l->b_off, dy, net->xq[i],
-                             net->wq[i], B, &l->conv);
+          ok &= tt_conv2d_backward(net->pool, dx, dwq, g + l->b_off, dy,
+                                   net->xq[i], net->wq[i], B, &l->conv);
         ste_weights(net, i, dwq);
         tern_free(dwq);
       } else if (l->kind == TT_LINEAR) {
         tt_linear_backward(net->pool, dx, g + l->w_off, g + l->b_off, dy, x,
                            p + l->w_off, B, l->c, l->oc);
       } else {
-        tt_conv2d_backward(net->pool, dx, g + l->w_off, g + l->b_off, dy, x,
-                           p + l->w_off, B, &l->conv);
+        ok &= tt_conv2d_backward(net->pool, dx, g + l->w_off, g + l->b_off, dy,
+                                 x, p + l->w_off, B, &l->conv);
       }
       break;
     case TT_BN:
@@ -841,4 +853,7 @@ void tt_net_backward(tt_net *net, const float *dlogits, int64_t B) {
       break;
     }
   }
+  if (!ok)
+    return tern_err_set(&net->err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  return TERN_OK;
 }

@@ -82,7 +82,7 @@ typedef struct tt_net {
   float *bn_save[TT_MAX_LAYERS]; /* mean and invstd */
   float *xq[TT_MAX_LAYERS];      /* dequantized quantized input */
   float *wq[TT_MAX_LAYERS];      /* dequantized quantized weights */
-  float *wint[TT_MAX_LAYERS];    /* integer codes as floats */
+  float *xscale[TT_MAX_LAYERS];  /* input scales 2^e per row / sample */
   float *wscale[TT_MAX_LAYERS];
   bool quantized_fwd[TT_MAX_LAYERS]; /* last forward quantized this layer */
   tt_pool *pool;
@@ -115,7 +115,7 @@ const float *tt_net_forward(tt_net *net, const float *x, int64_t B,
                             bool training, tt_qmode qmode, int64_t step,
                             uint64_t seed);
 /* dlogits: [B, classes]; adds parameter gradients into net->grads. */
-void tt_net_backward(tt_net *net, const float *dlogits, int64_t B);
+tern_status tt_net_backward(tt_net *net, const float *dlogits, int64_t B);
 void tt_net_zero_grad(tt_net *net);
 
 /* Quantize the weights of layer i as the deterministic forward does:

@@ -146,7 +146,10 @@ tern_status tt_train(tt_net *net, const tt_dataset *d, const tt_train_cfg *cfg,
     loss_acc += loss;
     n_acc++;
     tt_net_zero_grad(net);
-    tt_net_backward(net, dlog, B);
+    if (tt_net_backward(net, dlog, B)) {
+      st = tern_err_set(err, net->err.status, "train: %s", net->err.msg);
+      break;
+    }
     float lr = tt_schedule_lr(&sch, step);
     if (cfg->opt == TT_OPT_ADAMW)
       tt_adamw_step(net->params, net->grads, net->opt_m, net->opt_v, net->decay,
