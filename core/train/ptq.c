@@ -54,7 +54,9 @@ static tern_status for_batches(const tt_dataset *d, int64_t count, int batch,
 typedef struct bc_ctx {
   tt_net *net, *ref;
   int layer;
-  double *sum; /* per channel: Σ(y - ŷ), then Σz, Σz², Σzy, Σy (z = ŷ - b) */
+  double *sum; /* per channel: Σ(y - ŷ), Σz, Σz², Σzy, Σy, Σy², count
+                  (z = ŷ - b) */
+  bool masked; /* a relu follows: fit only where y > 0 or ŷ > 0 */
   int64_t count;
   double *num, *den; /* report: per layer */
 } bc_ctx;
@@ -80,7 +82,10 @@ static tern_status bias_batch(void *vc, const float *x, int64_t n) {
     for (int o = 0; o < oc; o++)
       for (int64_t p = 0; p < P; p++) {
         int64_t i = (s * oc + o) * P + p;
+        if (c->masked && !(a[i] > 0) && !(b[i] > 0))
+          continue; /* both cut by the relu: nothing to correct */
         double y = a[i], z = (double)b[i] - bias[o];
+        c->sum[6 * oc + o] += 1;
         c->sum[o] += y - (double)b[i];
         c->sum[oc + o] += z;
         c->sum[2 * oc + o] += z * z;
@@ -208,8 +213,8 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
                                  int batch, bool search, tern_err *err) {
   tt_layer *l = &net->layers[i];
   int oc = l->oc;
-  double *sum = tern_calloc(6 * (size_t)oc, sizeof(double));
-  double *best = tern_calloc(6 * (size_t)oc, sizeof(double));
+  double *sum = tern_calloc(7 * (size_t)oc, sizeof(double));
+  double *best = tern_calloc(7 * (size_t)oc, sizeof(double));
   if (!sum || !best) {
     tern_free(sum);
     tern_free(best);
@@ -221,8 +226,9 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
   int n_cand = search ? (int)(sizeof cand / sizeof cand[0]) : 1;
   double *best_e = tern_malloc((size_t)oc * sizeof(double));
   float *best_a = tern_calloc((size_t)oc, sizeof(float));
-  double n = 0;
   tern_status st = TERN_OK;
+  bool masked = i + 1 < net->n_layers && (net->layers[i + 1].kind == TT_RELU ||
+                                          net->layers[i + 1].kind == TT_RELU6);
   if (!best_e || !best_a)
     st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
   for (int o = 0; !st && o < oc; o++)
@@ -233,20 +239,23 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
       if (search)
         net->stats[l->thr_off + o] = cand[k];
     }
-    memset(sum, 0, 6 * (size_t)oc * sizeof(double));
-    bc_ctx c = {.net = net, .ref = ref, .layer = i, .sum = sum};
+    memset(sum, 0, 7 * (size_t)oc * sizeof(double));
+    bc_ctx c = {
+        .net = net, .ref = ref, .layer = i, .sum = sum, .masked = masked};
     st = for_batches(calib, cfg->calib_count, batch, bias_batch, &c, err);
-    n = (double)c.count;
-    for (int o = 0; !st && o < oc && n > 0; o++) {
-      double one[6];
+    for (int o = 0; !st && o < oc; o++) {
+      double one[7];
       double *cs = one; /* the channel's sums as a 1-channel block */
-      for (int q = 0; q < 6; q++)
+      for (int q = 0; q < 7; q++)
         cs[q] = sum[q * oc + o];
-      double e = residual(cs, 1, n, cfg->scale_correct != 0);
+      double cn = cs[6];
+      /* a sum, not a mean: positions where both outputs are cut by the
+       * relu cost nothing, those a candidate wrongly activates count */
+      double e = cn > 1 ? residual(cs, 1, cn, cfg->scale_correct != 0) : 0;
       if (e < best_e[o]) {
         best_e[o] = e;
         best_a[o] = search ? cand[k] : 0;
-        for (int q = 0; q < 6; q++)
+        for (int q = 0; q < 7; q++)
           best[q * oc + o] = sum[q * oc + o];
       }
     }
@@ -255,7 +264,10 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
     net->stats[l->thr_off + o] = best_a[o];
   tern_free(best_e);
   tern_free(best_a);
-  for (int o = 0; !st && o < oc && n > 0; o++) {
+  for (int o = 0; !st && o < oc; o++) {
+    double n = best[6 * oc + o];
+    if (n < 2)
+      continue; /* never active: leave the channel alone */
     double sz = best[oc + o], szz = best[2 * oc + o];
     double szy = best[3 * oc + o], sy = best[4 * oc + o];
     double det = n * szz - sz * sz;
