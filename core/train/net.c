@@ -230,6 +230,7 @@ tern_status tt_net_create(const char *spec_in, uint64_t seed, int threads,
   net->qcfg.threshold = 0.7f;
   net->bn_momentum = 0.1f;
   net->bn_eps = 1e-5f;
+  net->stop_after = -1;
   char buf[1024];
   strcpy(buf, spec);
   int c = 0, h = 0, w = 0;
@@ -667,7 +668,10 @@ const float *tt_net_forward(tt_net *net, const float *x, int64_t B,
     return NULL;
   size_t in0 = (size_t)net->in_c * net->in_h * net->in_w;
   memcpy(net->act[0], x, (size_t)B * in0 * sizeof(float));
-  for (int i = 0; i < net->n_layers; i++) {
+  int last = net->stop_after >= 0 && net->stop_after < net->n_layers
+                 ? net->stop_after
+                 : net->n_layers - 1;
+  for (int i = 0; i <= last; i++) {
     tt_layer *l = &net->layers[i];
     const float *in = net->act[i];
     float *y = net->act[i + 1];
@@ -721,7 +725,7 @@ const float *tt_net_forward(tt_net *net, const float *x, int64_t B,
       break;
     }
   }
-  return net->act[net->n_layers];
+  return net->act[last + 1];
 }
 
 /* Straight-through estimators: map the gradient of the quantized weights

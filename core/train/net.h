@@ -86,6 +86,8 @@ typedef struct tt_net {
   float *wscale[TT_MAX_LAYERS];
   bool quantized_fwd[TT_MAX_LAYERS]; /* last forward quantized this layer */
   tt_pool *pool;
+  int stop_after; /* forward runs layers 0..stop_after only (-1: all; the
+                     result is then that layer's output) */
   tern_err err;
 } tt_net;
 

@@ -57,6 +57,9 @@ typedef struct bc_ctx {
   double *sum; /* per channel: Σ(y - ŷ), Σz, Σz², Σzy, Σy, Σy², count
                   (z = ŷ - b) */
   bool masked; /* a relu follows: fit only where y > 0 or ŷ > 0 */
+  float *ref_out; /* the fp32 outputs of the layer for the whole calibration
+                     set (they do not change while candidates are tried) */
+  int64_t pos;    /* floats of ref_out consumed so far */
   int64_t count;
   double *num, *den; /* report: per layer */
 } bc_ctx;
@@ -68,14 +71,32 @@ static tern_status fwd_both(bc_ctx *c, const float *x, int64_t n) {
   return TERN_OK;
 }
 
+static tern_status ref_batch(void *vc, const float *x, int64_t n) {
+  bc_ctx *c = vc;
+  const tt_layer *l = &c->net->layers[c->layer];
+  int64_t sz = n * l->oc * l->oh * l->ow;
+  c->ref->stop_after = c->layer;
+  const float *y = tt_net_forward(c->ref, x, n, false, TT_Q_OFF, 0, 0);
+  c->ref->stop_after = -1;
+  if (!y)
+    return tern_err_set(&c->net->err, TERN_ERR_INTERNAL, "ptq: forward failed");
+  memcpy(c->ref_out + c->pos, y, (size_t)sz * sizeof(float));
+  c->pos += sz;
+  return TERN_OK;
+}
+
 static tern_status bias_batch(void *vc, const float *x, int64_t n) {
   bc_ctx *c = vc;
-  tern_status st = fwd_both(c, x, n);
-  if (st)
-    return st;
   const tt_layer *l = &c->net->layers[c->layer];
+  /* only the quantized network up to this layer runs per candidate */
+  c->net->stop_after = c->layer;
+  const float *y = tt_net_forward(c->net, x, n, false, TT_Q_DET, 0, 0);
+  c->net->stop_after = -1;
+  if (!y)
+    return tern_err_set(&c->net->err, TERN_ERR_INTERNAL, "ptq: forward failed");
   int64_t P = (int64_t)l->oh * l->ow;
-  const float *a = c->ref->act[c->layer + 1], *b = c->net->act[c->layer + 1];
+  const float *a = c->ref_out + c->pos, *b = y;
+  c->pos += n * l->oc * P;
   const float *bias = c->net->params + l->b_off;
   int oc = l->oc;
   for (int64_t s = 0; s < n; s++)
@@ -226,7 +247,18 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
   int n_cand = search ? (int)(sizeof cand / sizeof cand[0]) : 1;
   double *best_e = tern_malloc((size_t)oc * sizeof(double));
   float *best_a = tern_calloc((size_t)oc, sizeof(float));
+  int64_t count = cfg->calib_count <= 0 || cfg->calib_count > calib->n
+                      ? calib->n
+                      : cfg->calib_count;
+  float *ref_out =
+      tern_malloc((size_t)(count * l->oc * l->oh * l->ow) * sizeof(float));
   tern_status st = TERN_OK;
+  if (!ref_out)
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!st) {
+    bc_ctx rc = {.net = net, .ref = ref, .layer = i, .ref_out = ref_out};
+    st = for_batches(calib, count, batch, ref_batch, &rc, err);
+  }
   bool masked = i + 1 < net->n_layers && (net->layers[i + 1].kind == TT_RELU ||
                                           net->layers[i + 1].kind == TT_RELU6);
   if (!best_e || !best_a)
@@ -240,8 +272,12 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
         net->stats[l->thr_off + o] = cand[k];
     }
     memset(sum, 0, 7 * (size_t)oc * sizeof(double));
-    bc_ctx c = {
-        .net = net, .ref = ref, .layer = i, .sum = sum, .masked = masked};
+    bc_ctx c = {.net = net,
+                .ref = ref,
+                .layer = i,
+                .sum = sum,
+                .masked = masked,
+                .ref_out = ref_out};
     st = for_batches(calib, cfg->calib_count, batch, bias_batch, &c, err);
     for (int o = 0; !st && o < oc; o++) {
       double one[7];
@@ -281,6 +317,7 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
   }
   tern_free(sum);
   tern_free(best);
+  tern_free(ref_out);
   return st;
 }
 
