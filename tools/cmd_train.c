@@ -336,7 +336,7 @@ static int append_csv(const char *path, const char *const *cols,
 int train_cli_main(train_cli_mode mode, int argc, char **argv) {
   opts o;
   memset(&o, 0, sizeof o);
-  o.model = "mlp";
+  o.model = NULL; /* mlp, or the teacher's architecture */
   o.data = "synth";
   o.steps = mode == TRAIN_CLI_TRAIN ? 2000 : 1500;
   o.batch = 64;
@@ -363,7 +363,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
   o.precision = qmode ? "all=t" : NULL;
   const cli_opt table[] = {
       {"model", 'm', CLI_STRING, &o.model, "SPEC",
-       "mlp, lenet5, or a layer spec (see docs/TRAINING.md)"},
+       "mlp (default; distill: the teacher's), lenet5, or a layer spec "
+       "(see docs/TRAINING.md)"},
       {"init", 0, CLI_STRING, &o.init, "FILE",
        "start from this fp32 model (.tern or checkpoint)"},
       {"data", 'd', CLI_STRING, &o.data, "NAME",
@@ -537,7 +538,19 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
     }
     memset(net->opt_m, 0, (size_t)net->n_params * sizeof(float));
     memset(net->opt_v, 0, (size_t)net->n_params * sizeof(float));
-  } else if (tt_net_create(o.model, o.seed, threads, &net, &err)) {
+  } else if (!o.model && o.teacher) {
+    /* a student of the teacher's architecture, starting from its weights */
+    tt_net *t = NULL;
+    if (tt_net_load_any(o.teacher, threads, &t, &err) ||
+        tt_net_create(t->spec, o.seed, threads, &net, &err) ||
+        tt_net_copy_weights(net, t, &err)) {
+      tt_net_destroy(t);
+      rc = cli_error("teacher: %s", err.msg);
+      goto out;
+    }
+    tt_net_destroy(t);
+  } else if (tt_net_create(o.model ? o.model : "mlp", o.seed, threads, &net,
+                           &err)) {
     rc = cli_error("%s", err.msg);
     goto out;
   }
@@ -564,8 +577,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
       rc = cli_error("teacher: %s", err.msg);
       goto out;
     }
-    if (!o.init && !o.resume && !strcmp(teacher->spec, net->spec))
-      tt_net_copy_weights(net, teacher, &err); /* start from the teacher */
+    if (!o.init && !o.resume && o.model)
+      tt_net_copy_weights(net, teacher, &err); /* same layers: start there */
   }
 
   /* run */

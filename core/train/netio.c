@@ -141,7 +141,17 @@ tern_status tt_net_load_ckpt(const char *path, int threads, tt_net **out,
 }
 
 tern_status tt_net_copy_weights(tt_net *dst, const tt_net *src, tern_err *err) {
-  if (strcmp(dst->spec, src->spec) || dst->n_params != src->n_params)
+  /* the same layers (spec strings may differ in spelling, e.g. "lenet5"
+   * and the spec read back from a .tern file) */
+  bool same = dst->n_params == src->n_params && dst->n_stats == src->n_stats &&
+              dst->n_layers == src->n_layers;
+  for (int i = 0; same && i < dst->n_layers; i++) {
+    const tt_layer *a = &dst->layers[i], *b = &src->layers[i];
+    same = a->kind == b->kind && a->c == b->c && a->h == b->h && a->w == b->w &&
+           a->oc == b->oc && a->oh == b->oh && a->ow == b->ow &&
+           a->w_off == b->w_off && a->skip == b->skip;
+  }
+  if (!same)
     return tern_err_set(err, TERN_ERR_SHAPE, "models differ: '%s' vs '%s'",
                         dst->spec, src->spec);
   memcpy(dst->params, src->params, (size_t)src->n_params * sizeof(float));
