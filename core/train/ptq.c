@@ -312,7 +312,13 @@ static tern_status correct_layer(tt_net *net, tt_net *ref, int i,
       alpha = (n * szy - sz * sy) / det;
     if (!(alpha > 0.5 && alpha < 2)) /* a fit this far off is noise */
       alpha = 1;
-    net->stats[l->mul_off + o] = (float)alpha;
+    if (l->prec == TT_F32) { /* an fp32 layer after quantized ones */
+      int64_t cols = l->n_w / l->oc;
+      for (int64_t k = 0; k < cols; k++)
+        net->params[l->w_off + o * cols + k] *= (float)alpha;
+    } else {
+      net->stats[l->mul_off + o] = (float)alpha;
+    }
     net->params[l->b_off + o] = (float)((sy - alpha * sz) / n);
   }
   tern_free(sum);
@@ -354,10 +360,17 @@ tern_status tt_ptq(tt_net *net, const tt_dataset *calib, const tt_ptq_cfg *cfg,
   if (!st && cfg->bias_correct) {
     /* per-channel thresholds apply to the threshold (TWN) quantizer */
     bool search = cfg->threshold_search && net->qcfg.tmethod == TT_TQ_THRESHOLD;
-    for (int i = 0; !st && i < net->n_layers; i++)
-      if (is_q(&net->layers[i]))
+    /* quantized layers, and fp32 layers downstream of one (they absorb the
+     * error that reaches them) */
+    bool seen_q = false;
+    for (int i = 0; !st && i < net->n_layers; i++) {
+      const tt_layer *l = &net->layers[i];
+      bool w = l->kind == TT_LINEAR || l->kind == TT_CONV;
+      if (is_q(l) || (w && seen_q))
         st = correct_layer(net, ref, i, calib, cfg, batch,
-                           search && net->layers[i].prec == TT_TERNARY, err);
+                           search && l->prec == TT_TERNARY, err);
+      seen_q |= is_q(l);
+    }
   }
   if (!st)
     st = tt_quant_report(net, ref, calib, cfg->calib_count, batch, report,
