@@ -268,6 +268,13 @@ static tern_status parse_header(lctx *c) {
   if (flags)
     return fail(c, TERN_ERR_VERSION, 16,
                 "flags 0x%08x name features this reader does not know", flags);
+  return TERN_OK;
+}
+
+/* The section table: bounds, alignment, overlaps, zero gaps, checksums. */
+static tern_status parse_sections(lctx *c) {
+  const uint8_t *b = c->buf;
+  uint32_t hb = tf_get_u32(b + 12);
   span spans[TF_SECTIONS + 1];
   spans[0] = (span){0, hb, "header", -1};
   for (int i = 0; i < TF_SECTIONS; i++) {
@@ -317,9 +324,11 @@ static tern_status parse_header(lctx *c) {
     uint32_t got = tern_tf_crc(b + c->sec_off[i], (size_t)c->sec_len[i]);
     if (want != got)
       return CORRUPT(c, (size_t)c->sec_off[i],
-                     "%s section checksum mismatch (stored 0x%08x, computed "
-                     "0x%08x)",
-                     tern_tf_section_name[i], want, got);
+                     "%s section (bytes %llu..%llu) checksum mismatch "
+                     "(stored 0x%08x, computed 0x%08x)",
+                     tern_tf_section_name[i], (unsigned long long)c->sec_off[i],
+                     (unsigned long long)(c->sec_off[i] + c->sec_len[i] - 1),
+                     want, got);
   }
   return TERN_OK;
 }
@@ -663,6 +672,76 @@ static tern_status check_references(lctx *c, const fgraph *f) {
 
 /* ------------------------------------------------------------- rebuild */
 
+/* A 1.58-bit constant, unpacked into owned 2-bit rows; the scales are copied
+ * with them so that the tensor owns all of its memory. */
+static tern_status push_trits(lctx *c, tern_graph *g, tern_tensor *nt,
+                              const ftensor *t, uint32_t i, size_t data_at) {
+  int64_t rows = t->shape[0], cols = tern_dims_prod(t->shape, 1, t->ndim);
+  size_t bytes = tern_dtype_bytes(TERN_DTYPE_TERNARY, rows, cols);
+  uint8_t *packed = tern_malloc(bytes);
+  float *sc = tern_malloc((size_t)t->scale_count * sizeof(float));
+  tern_status st = TERN_OK;
+  if (!packed || !sc)
+    st = oom(c);
+  bool bad_padding = false;
+  int64_t bad =
+      st ? -1
+         : tern_tf_trits_to_rows(nt->data, rows, cols, packed, &bad_padding);
+  if (bad >= 0 && bad_padding)
+    st = CORRUPT(c, data_at + (size_t)bad,
+                 "tensor %u ('%.48s') 1.58-bit data: a padding trit of the "
+                 "last byte is not zero",
+                 i, t->name);
+  else if (bad >= 0)
+    st = CORRUPT(c, data_at + (size_t)bad,
+                 "tensor %u ('%.48s') 1.58-bit data: byte %lld holds %u "
+                 "(> 242)",
+                 i, t->name, (long long)bad, ((const uint8_t *)nt->data)[bad]);
+  if (st) {
+    tern_free(packed);
+    tern_free(sc);
+    return st;
+  }
+  memcpy(sc, nt->scales, (size_t)t->scale_count * sizeof(float));
+  nt->data = packed;
+  nt->data_bytes = bytes;
+  nt->scales = sc;
+  nt->owns_data = true;
+  if (tern_graph_push_tensor(g, nt, false, NULL)) {
+    tern_free(packed);
+    tern_free(sc);
+    return oom(c);
+  }
+  return TERN_OK;
+}
+
+/* 2-bit rows used as they are must hold no code 3. */
+static tern_status check_codes(lctx *c, const ftensor *t, uint32_t i,
+                               const uint8_t *data, size_t data_at) {
+  int64_t rows = t->shape[0], cols = tern_dims_prod(t->shape, 1, t->ndim);
+  /* A byte holds code 3 where both bits of a pair are set; the padding
+   * pairs of a row's last byte are not checked (the builder does not
+   * either). */
+  size_t rb = (size_t)(cols + 3) / 4;
+  uint8_t last_mask = (uint8_t)(cols % 4 ? 0x55 >> (8 - 2 * (cols % 4)) : 0x55);
+  for (int64_t r = 0; r < rows; r++) {
+    const uint8_t *row = data + (size_t)r * rb;
+    for (size_t k = 0; k < rb; k++) {
+      uint8_t mask = k + 1 == rb ? last_mask : 0x55;
+      if (!(row[k] & (row[k] >> 1) & mask))
+        continue;
+      int64_t j = (int64_t)k * 4;
+      while (tern_ternary_get(row, j) != 3)
+        j++;
+      return CORRUPT(c, data_at + (size_t)r * rb + k,
+                     "tensor %u ('%.48s') has the invalid ternary code 3 "
+                     "at row %lld col %lld",
+                     i, t->name, (long long)r, (long long)j);
+    }
+  }
+  return TERN_OK;
+}
+
 /* Adds constant i; `adopt` points it into the mapping instead of copying. */
 static tern_status build_constant(lctx *c, tern_graph *g, const ftensor *t,
                                   uint32_t i, bool adopt, int *adopted) {
@@ -672,7 +751,6 @@ static tern_status build_constant(lctx *c, tern_graph *g, const ftensor *t,
   if (t->scale_count)
     TRY(blob_crc(c, t, i, "scales", t->scale_off, t->scale_count * 4,
                  t->scale_crc, &scales));
-  int64_t rows = t->shape[0], cols = tern_dims_prod(t->shape, 1, t->ndim);
   tern_tensor nt;
   memset(&nt, 0, sizeof nt);
   nt.name = t->name;
@@ -686,66 +764,10 @@ static tern_status build_constant(lctx *c, tern_graph *g, const ftensor *t,
   nt.scale_count = (int64_t)t->scale_count;
   nt.producer = -1;
   size_t data_at = (size_t)(c->sec_off[SEC_DATA] + t->data_off);
-  if (t->storage == ST_TERNARY_158) {
-    /* Unpack to owned 2-bit rows; the scales are copied with them so the
-     * tensor owns all of its memory. */
-    int64_t n = rows * cols;
-    size_t bytes = tern_dtype_bytes(TERN_DTYPE_TERNARY, rows, cols);
-    int8_t *q = tern_malloc((size_t)n);
-    uint8_t *packed = tern_malloc(bytes);
-    float *sc = tern_malloc((size_t)t->scale_count * sizeof(float));
-    tern_status st = TERN_OK;
-    if (!q || !packed || !sc)
-      st = oom(c);
-    tern_err e;
-    if (!st && tern_trits_unpack(data, n, q)) {
-      snprintf(e.msg, sizeof e.msg, "%s", tern_last_error());
-      st = CORRUPT(c, data_at, "tensor %u ('%.48s') 1.58-bit data: %s", i,
-                   t->name, e.msg);
-    }
-    if (!st && tern_ternary_pack(q, rows, cols, packed, bytes))
-      st = fail(c, TERN_ERR_INTERNAL, data_at, "repacking tensor %u failed", i);
-    tern_free(q);
-    if (st) {
-      tern_free(packed);
-      tern_free(sc);
-      return st;
-    }
-    memcpy(sc, scales, (size_t)t->scale_count * sizeof(float));
-    nt.data = packed;
-    nt.data_bytes = bytes;
-    nt.scales = sc;
-    nt.owns_data = true;
-    if (tern_graph_push_tensor(g, &nt, false, NULL)) {
-      tern_free(packed);
-      tern_free(sc);
-      return oom(c);
-    }
-    return TERN_OK;
-  }
-  if (t->dtype == TERN_DTYPE_TERNARY) {
-    /* A byte holds code 3 where both bits of a pair are set; the padding
-     * pairs of a row's last byte are not checked (the builder does not
-     * either). */
-    size_t rb = (size_t)(cols + 3) / 4;
-    uint8_t last_mask =
-        (uint8_t)(cols % 4 ? 0x55 >> (8 - 2 * (cols % 4)) : 0x55);
-    for (int64_t r = 0; r < rows; r++) {
-      const uint8_t *row = data + (size_t)r * rb;
-      for (size_t k = 0; k < rb; k++) {
-        uint8_t mask = k + 1 == rb ? last_mask : 0x55;
-        if (!(row[k] & (row[k] >> 1) & mask))
-          continue;
-        int64_t j = (int64_t)k * 4;
-        while (tern_ternary_get(row, j) != 3)
-          j++;
-        return CORRUPT(c, data_at + (size_t)r * rb + k,
-                       "tensor %u ('%.48s') has the invalid ternary code 3 "
-                       "at row %lld col %lld",
-                       i, t->name, (long long)r, (long long)j);
-      }
-    }
-  }
+  if (t->storage == ST_TERNARY_158)
+    return push_trits(c, g, &nt, t, i, data_at);
+  if (t->dtype == TERN_DTYPE_TERNARY)
+    TRY(check_codes(c, t, i, data, data_at));
   if (tern_graph_push_tensor(g, &nt, !adopt, NULL))
     return oom(c);
   if (adopt)
@@ -822,6 +844,8 @@ static tern_status load_buffer(lctx *c, void *mapping, tern_graph **out) {
   memset(&f, 0, sizeof f);
   tern_graph *g = NULL;
   tern_status st = parse_header(c);
+  if (!st)
+    st = parse_sections(c);
   if (!st) {
     uint64_t tables =
         c->sec_len[SEC_META] + c->sec_len[SEC_GRAPH] + c->sec_len[SEC_TENSORS];

@@ -52,6 +52,16 @@ bool tern_tf_utf8_ok(const uint8_t *s, size_t n);
 void tern_tf_params_to_words(const tern_op_params *p, uint32_t *w);
 void tern_tf_words_to_params(const uint32_t *w, tern_op_params *p);
 
+/* The dense 1.58-bit form of a rows x cols ternary tensor (docs/FORMAT.md)
+ * into canonical 2-bit rows (out: tern_dtype_bytes bytes). Returns -1, or the
+ * index of the first byte above 242 or (with *bad_padding) of the last byte
+ * when its padding codes are not 1. */
+int64_t tern_tf_trits_to_rows(const uint8_t *trits, int64_t rows, int64_t cols,
+                              uint8_t *out, bool *bad_padding);
+/* 2-bit rows (valid codes only) to the dense form (tern_trits_bytes bytes). */
+void tern_tf_rows_to_trits(const uint8_t *rows_data, int64_t rows, int64_t cols,
+                           uint8_t *out);
+
 static inline uint16_t tf_get_u16(const uint8_t *p) {
   return (uint16_t)(p[0] | (p[1] << 8));
 }

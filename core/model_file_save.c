@@ -139,26 +139,12 @@ static tern_status save_graph(save_state *s) {
 static tern_status to_trits(save_state *s, const tern_tensor *t, int id,
                             uint8_t **out, size_t *out_bytes) {
   int64_t rows = t->shape[0], cols = tern_dims_prod(t->shape, 1, t->ndim);
-  int64_t n = rows * cols;
-  int8_t *q = tern_malloc((size_t)n);
-  size_t nb = tern_trits_bytes(n);
+  size_t nb = tern_trits_bytes(rows * cols);
   uint8_t *p = tern_malloc(nb);
-  if (!q || !p) {
-    tern_free(q);
-    tern_free(p);
+  if (!p)
     return tern_err_set(s->err, TERN_ERR_OUT_OF_MEMORY,
                         "out of memory converting tensor %d to 1.58-bit", id);
-  }
-  tern_status st = tern_ternary_unpack(t->data, rows, cols, q);
-  if (!st)
-    st = tern_trits_pack(q, n, p, nb);
-  tern_free(q);
-  if (st) {
-    tern_free(p);
-    return tern_err_set(s->err, TERN_ERR_INVALID_ARGUMENT,
-                        "cannot save tensor %d ('%s'): %s", id, t->name,
-                        tern_last_error());
-  }
+  tern_tf_rows_to_trits(t->data, rows, cols, p);
   *out = p;
   *out_bytes = nb;
   return TERN_OK;

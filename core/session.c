@@ -100,6 +100,20 @@ void tern_session_destroy(tern_session *s) {
   tern_free(s);
 }
 
+/* Place step sp on the CPU, opening the CPU slot on first use. */
+static tern_status to_cpu_fallback(tern_session *s, tern_context *ctx,
+                                   step *sp) {
+  if (s->n_slots == 1) {
+    tern_status st =
+        slot_open(s, ctx, tern_context_find_device(ctx, "cpu:0"), false);
+    if (st)
+      return st;
+  }
+  sp->slot = 1;
+  s->fallback_count++;
+  return TERN_OK;
+}
+
 static tern_status session_build(tern_session *s, tern_context *ctx,
                                  const tern_graph *g,
                                  const tern_session_desc *d) {
@@ -141,14 +155,8 @@ static tern_status session_build(tern_session *s, tern_context *ctx,
         return tern_err_set(&s->err, TERN_ERR_UNSUPPORTED,
                             "node '%s' (%s) is not supported by the CPU",
                             n->name, tern_op_name(n->op));
-      if (s->n_slots == 1) {
-        int cpu = tern_context_find_device(ctx, "cpu:0");
-        st = slot_open(s, ctx, cpu, false);
-        if (st)
-          return st;
-      }
-      sp->slot = 1;
-      s->fallback_count++;
+      if ((st = to_cpu_fallback(s, ctx, sp)))
+        return st;
       tern_log(TERN_LOG_INFO, "node '%s' (%s) falls back to the CPU", n->name,
                tern_op_name(n->op));
     }
@@ -161,14 +169,8 @@ static tern_status session_build(tern_session *s, tern_context *ctx,
                "%s: preparing node '%s' failed (%s); using "
                "the CPU",
                sl->id, n->name, s->err.msg);
-      if (s->n_slots == 1) {
-        int cpu = tern_context_find_device(ctx, "cpu:0");
-        st = slot_open(s, ctx, cpu, false);
-        if (st)
-          return st;
-      }
-      sp->slot = 1;
-      s->fallback_count++;
+      if ((st = to_cpu_fallback(s, ctx, sp)))
+        return st;
       sl = &s->slots[1];
       st = sl->vt->node_prepare(sl->dev, &sp->en, &sp->prepared, &s->err);
     }

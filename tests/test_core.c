@@ -125,8 +125,10 @@ Test(allocator, every_failure_is_clean) {
     tern_context *ctx = NULL;
     tern_session *s = NULL;
     tern_status st = build_mlp_like(&g);
+    /* CPU only: the injection loop would otherwise re-probe every driver */
+    tern_context_desc cdesc = {sizeof cdesc, 1, "cpu", NULL};
     if (!st)
-      st = tern_context_create(NULL, &ctx);
+      st = tern_context_create(&cdesc, &ctx);
     if (!st)
       st = tern_session_create(ctx, g, NULL, &s);
     float in[32] = {0}, out[8];

@@ -1,0 +1,176 @@
+/* cpu_kernels.h — the fast CPU kernels: ISA detection, the thread pool, the
+ * repacked weight layouts and the per-ISA kernel tables that the LINEAR and
+ * CONV2D fast paths (cpu_linear.c, cpu_conv2d.c) dispatch to.
+ *
+ * Layouts (K is padded to Kp = round_up(K, 256); padding is exact because the
+ * padded activations are zero):
+ * - Ternary "T128": row n is Kp/4 bytes; 128-element block b is 32 bytes,
+ *   byte i holds in bits 2s..2s+1 the code (q+1) of k = 128b + 32s + i.
+ *   One 32-byte load and four shift/mask steps give four vectors of 32
+ *   consecutive codes.
+ * - Int8: rows of Kp int8, zero padded.
+ * - Activations: int8 rows of Kp (activation rule of docs/NUMERICS.md), plus
+ *   their int32 row sums: kernels multiply unsigned ternary codes c = q+1 with
+ *   signed activations and subtract the row sum (dot(q,x) = dot(c,x) -
+ *   sum(x)), which keeps every product exact in 16 bits.
+ * - GEMM panels (per 256-deep K block): A (activations) as MR-row strips
+ *   [64 groups][MR rows][4 k]; ternary B as 16-channel strips of codes
+ *   [64 groups][16 ch][4 k]; int8 B as 16-channel strips of int16
+ *   [128 pairs][16 ch][2 k] with A as [128 pairs][MR rows][2 k] int16. */
+#ifndef TERN_CPU_KERNELS_H
+#define TERN_CPU_KERNELS_H
+
+#include "tern_internal.h"
+
+#define TERN_CPU_KB 256 /* K block of the GEMM panels and of padding */
+#define TERN_CPU_MR 6   /* activation rows per GEMM micro tile */
+#define TERN_CPU_NR 16  /* output channels per GEMM micro tile */
+
+typedef enum tern_cpu_isa {
+  TERN_ISA_SCALAR = 0,
+  TERN_ISA_AVX2 = 1,
+  TERN_ISA_AVX512 = 2,  /* AVX-512 F/BW/VL + VNNI */
+  TERN_ISA_NEON = 3,    /* AArch64 Advanced SIMD (vmull/vpadal) */
+  TERN_ISA_NEONDOT = 4, /* + the dot-product extension (SDOT, asimddp) */
+  TERN_ISA_COUNT_
+} tern_cpu_isa;
+
+/* Best ISA of this CPU, lowered by
+ * TERN_CPU_ISA=scalar|avx2|avx512|neon|neondot
+ * (a request above what the CPU has is ignored). Read once. */
+tern_cpu_isa tern_cpu_isa_active(void);
+/* What the CPU has, ignoring the environment. */
+tern_cpu_isa tern_cpu_isa_best(void);
+const char *tern_cpu_isa_name(tern_cpu_isa isa);
+/* Parse "scalar", "avx2", ...; false if unknown. */
+bool tern_cpu_isa_parse(const char *s, tern_cpu_isa *isa);
+/* Is a kernel table compiled in and runnable on this CPU? */
+bool tern_cpu_isa_available(tern_cpu_isa isa);
+
+/* ------------------------------------------------------------ threads */
+/* fn(ctx, task) for task in [0, n_tasks), spread over up to thread_count
+ * threads (the caller is one of them). A process-wide pool of workers is
+ * started lazily; if another caller is using it, the work runs on the
+ * calling thread alone (same result: tasks never share outputs). */
+typedef void (*tern_cpu_task_fn)(void *ctx, int64_t task);
+void tern_cpu_parallel_for(int thread_count, int64_t n_tasks,
+                           tern_cpu_task_fn fn, void *ctx);
+/* Threads to use when the caller gave none: TERN_THREADS, else the number of
+ * online cores. */
+int tern_cpu_default_threads(void);
+
+/* ------------------------------------------------------------ kernels */
+/* One ISA's kernels. All accumulate exact int32 dot products on the layouts
+ * above; acc receives dot(c, x) for ternary (the caller subtracts the row
+ * sum) and dot(w, x) for int8.
+ * gemv_*: rows [n0, n1) of the weights against mb (1..4) activation rows
+ *   x (stride Kp); acc[m * ldacc + n]. kp is a multiple of 256.
+ * pack_*: one 16-channel B strip for K block kb from the repacked weights
+ *   (rows n0..n0+15, rows >= N read as zero weights).
+ * gemm_*: one MR x NR micro tile over one K block: C[r * ldc + j] += ... */
+typedef struct tern_cpu_kernels {
+  void (*gemv_ternary)(const uint8_t *w, int64_t kp, int64_t n0, int64_t n1,
+                       const int8_t *x, int mb, int32_t *acc, int64_t ldacc);
+  void (*gemv_int8)(const int8_t *w, int64_t kp, int64_t n0, int64_t n1,
+                    const int8_t *x, int mb, int32_t *acc, int64_t ldacc);
+  void (*pack_b_ternary)(const uint8_t *w, int64_t kp, int64_t N, int64_t n0,
+                         int64_t kb, uint8_t *panel);
+  void (*gemm_ternary)(const uint8_t *bpanel, const int8_t *apanel, int32_t *C,
+                       int64_t ldc);
+  void (*gemm_int8)(const int16_t *bpanel, const int16_t *apanel, int32_t *C,
+                    int64_t ldc);
+  /* One row of K floats by the activation rule into kp int8 (zero padded),
+   * *scale = 2^e; exactly tern_act_quantize_row. */
+  void (*quantize_row)(const float *x, int64_t K, int64_t kp, int8_t *q,
+                       float *scale);
+} tern_cpu_kernels;
+
+/* NULL when the ISA is not compiled in. */
+const tern_cpu_kernels *tern_cpu_kernels_get(tern_cpu_isa isa);
+extern const tern_cpu_kernels tern_cpu_kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+extern const tern_cpu_kernels tern_cpu_kernels_avx2;
+#ifdef TERN_CPU_HAVE_AVX512
+extern const tern_cpu_kernels tern_cpu_kernels_avx512;
+#endif
+#endif
+#if defined(__aarch64__) && defined(TERN_CPU_HAVE_NEON)
+extern const tern_cpu_kernels tern_cpu_kernels_neon;
+extern const tern_cpu_kernels tern_cpu_kernels_neondot;
+/* Shared by both NEON tables (cpu_kern_neon.c, plain Advanced SIMD). */
+void tern_cpu_neon_pack_b_ternary(const uint8_t *w, int64_t kp, int64_t N,
+                                  int64_t n0, int64_t kb, uint8_t *panel);
+void tern_cpu_neon_gemm_int8(const int16_t *b, const int16_t *a, int32_t *C,
+                             int64_t ldc);
+void tern_cpu_neon_quantize_row(const float *x, int64_t K, int64_t kp,
+                                int8_t *q, float *scale);
+#endif
+
+/* Shared, ISA-independent panel packing (plain C). */
+void tern_cpu_pack_b_int8(const int8_t *w, int64_t kp, int64_t N, int64_t n0,
+                          int64_t kb, int16_t *panel);
+void tern_cpu_pack_a_int8(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
+                          int64_t kb, int16_t *panel);
+void tern_cpu_pack_a_ternary(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
+                             int64_t kb, int8_t *panel);
+/* Ternary canonical rows (ceil(K/4) bytes) to T128 rows of kp/4 bytes. */
+void tern_cpu_repack_ternary(const uint8_t *canon, int64_t N, int64_t K,
+                             int64_t kp, uint8_t *out);
+
+/* ------------------------------------------------------------ linear */
+/* A LINEAR (or the matmul part of CONV2D) prepared for the fast kernels:
+ * repacked weights, scales, bias. */
+typedef struct tern_cpu_linear {
+  tern_dtype wdtype;
+  int64_t N, K, kp;
+  void *w;       /* repacked weights (64-byte aligned) */
+  float *wscale; /* N scales (i8/ternary), expanded from per-tensor */
+  float *bias;   /* N values or NULL */
+  tern_activation act;
+  tern_cpu_isa isa;
+  const tern_cpu_kernels *k;
+} tern_cpu_linear;
+
+/* w: [N, K] weights in the canonical layout (view with scales); bias may be
+ * NULL. f32 weights are kept as they are (BLAS). isa is the kernel table. */
+tern_status tern_cpu_linear_create(const tern_view *w, const float *bias,
+                                   tern_activation act, tern_cpu_isa isa,
+                                   tern_cpu_linear **out, tern_err *err);
+void tern_cpu_linear_destroy(tern_cpu_linear *l);
+/* y[M, N] = act(x[M, K] · Wᵀ + b), bit-identical to tern_ref_LINEAR for
+ * i8/ternary weights. */
+tern_status tern_cpu_linear_run(const tern_cpu_linear *l, const float *x,
+                                int64_t M, float *y, int thread_count,
+                                tern_err *err);
+/* The integer core shared with conv2d: qx[M, kp] int8 activations with row
+ * scales xs (and row sums for ternary, computed inside), writes y[m*ldy + n]
+ * (or y[n*ldy + m] when transpose_out). */
+tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
+                                  const float *xs, int64_t M, float *y,
+                                  int64_t ldy, bool transpose_out,
+                                  int thread_count, tern_err *err);
+
+/* ------------------------------------------------------------ conv2d */
+/* CONV2D with constant weights: im2col of the int8-quantized sample and the
+ * linear GEMM per group (ternary/i8), a direct integer loop for depthwise,
+ * im2col + BLAS for f32. TERN_ERR_UNSUPPORTED: leave it to the reference. */
+typedef struct tern_cpu_conv2d tern_cpu_conv2d;
+tern_status tern_cpu_conv2d_create(const tern_op_params *p, const tern_view *x,
+                                   const tern_view *w, const float *bias,
+                                   tern_cpu_isa isa, tern_cpu_conv2d **out,
+                                   tern_err *err);
+void tern_cpu_conv2d_destroy(tern_cpu_conv2d *c);
+tern_status tern_cpu_conv2d_run(const tern_cpu_conv2d *c, const tern_view *x,
+                                tern_view *y, int thread_count, tern_err *err);
+
+/* Quantize rows of K floats by the activation rule into rows of kp int8
+ * (zero padded); scale[m] = 2^e. Vectorised where the ISA allows; exact. */
+void tern_cpu_quantize_rows(const float *x, int64_t M, int64_t K, int64_t kp,
+                            int8_t *q, float *scale, int thread_count);
+
+/* Optional BLAS for f32 weights (OpenBLAS): y = x·Wᵀ (+ epilogue by caller).
+ * Returns false when no BLAS is compiled in. */
+bool tern_cpu_blas_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *x,
+                            const float *w, float *y);
+
+#endif

@@ -1,0 +1,78 @@
+/* vk_op_binary.c — add and mul with numpy broadcasting (binary.comp). */
+#include "vk_internal.h"
+
+typedef struct bin_data {
+  uint32_t ndim, dims[6], sa[6], sb[6];
+} bin_data;
+
+static bool bin_supports(tern_device *dev, const tern_exec_node *n) {
+  (void)dev;
+  return n->n_inputs == 2 && n->out.ndim <= 6;
+}
+
+/* Strides of `in` seen from the output's dims, 0 on broadcast dims. */
+static void bstrides(const tern_view *in, int ndim, uint32_t *st) {
+  uint32_t s = 1;
+  for (int d = ndim - 1; d >= 0; d--) {
+    int id = d - (ndim - in->ndim);
+    if (id < 0 || in->shape[id] == 1) {
+      st[d] = 0;
+    } else {
+      st[d] = s;
+    }
+    if (id >= 0)
+      s *= (uint32_t)in->shape[id];
+  }
+}
+
+static tern_status bin_run(tern_device *dev, tern_vk_node *n,
+                           tern_vk_binding *io, tern_err *err) {
+  bin_data *d = n->data;
+  uint64_t cnt = (uint64_t)tern_view_numel(&n->node.out);
+  struct {
+    uint32_t n, ndim, op, a_off, b_off, y_off, dims[6], sa[6], sb[6];
+  } pc;
+  pc.n = (uint32_t)cnt;
+  pc.ndim = d->ndim;
+  pc.op = n->node.op == TERN_OP_MUL;
+  tern_vk_binding b[3] = {io[0], io[1], io[2]};
+  /* texel reads only when both inputs have a view (constants have none) */
+  bool tx = b[0].f1view && b[1].f1view;
+  if (tx) {
+    tern_vk_texel1(&b[0]);
+    tern_vk_texel1(&b[1]);
+  }
+  pc.a_off = b[0].word;
+  pc.b_off = b[1].word;
+  pc.y_off = b[2].word;
+  for (int i = 0; i < 6; i++) {
+    pc.dims[i] = d->dims[i];
+    pc.sa[i] = d->sa[i];
+    pc.sb[i] = d->sb[i];
+  }
+  return tern_vk_run_1d_ex(dev, tx ? "binary_tx" : "binary", 3, tx ? 3 : 0, b,
+                           &pc, sizeof pc, cnt, err);
+}
+
+static tern_status bin_prepare(tern_device *dev, tern_vk_node *n,
+                               tern_err *err) {
+  bin_data *d = tern_calloc(1, sizeof *d);
+  if (!d)
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  n->data = d;
+  n->run = bin_run;
+  const tern_view *o = &n->node.out;
+  d->ndim = (uint32_t)(o->ndim ? o->ndim : 1);
+  for (int i = 0; i < 6; i++)
+    d->dims[i] = 1;
+  for (int i = 0; i < o->ndim; i++)
+    d->dims[i] = (uint32_t)o->shape[i];
+  if (o->ndim) {
+    bstrides(&n->node.in[0], o->ndim, d->sa);
+    bstrides(&n->node.in[1], o->ndim, d->sb);
+  }
+  tern_status s = tern_vk_upload_const(dev, n, 0, err);
+  return s ? s : tern_vk_upload_const(dev, n, 1, err);
+}
+
+const tern_vk_op_impl tern_vk_op_binary = {bin_supports, bin_prepare};

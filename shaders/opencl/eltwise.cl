@@ -1,0 +1,64 @@
+/* eltwise.cl — element-wise ops: relu/relu6/gelu/silu (ACT selects, the
+ * formulas of common.cl) and add/mul with numpy broadcasting (BINOP 0 add,
+ * 1 mul), one IEEE operation per element. Offsets are in elements. */
+
+kernel void unary(global const float *x, uint x_off, global float *y,
+                  uint y_off, uint total) {
+  uint i = get_global_id(0);
+  if (i < total)
+    y[y_off + i] = tern_act(x[x_off + i]);
+}
+
+/* Output dims n[] (6, outermost first, padded with 1) and the strides of a
+ * and b in elements (0 along broadcast dims). */
+typedef struct {
+  uint n[6], sa[6], sb[6];
+} tern_bcast;
+
+kernel void binary(global const float *a, uint a_off, global const float *b,
+                   uint b_off, global float *y, uint y_off, uint total,
+                   tern_bcast s) {
+  uint i = get_global_id(0);
+  if (i >= total)
+    return;
+  uint r = i, ia = 0, ib = 0;
+  for (int d = 5; d >= 0; d--) {
+    uint c = r % s.n[d];
+    r /= s.n[d];
+    ia += c * s.sa[d];
+    ib += c * s.sb[d];
+  }
+#if BINOP == 1
+  y[y_off + i] = a[a_off + ia] * b[b_off + ib];
+#else
+  y[y_off + i] = a[a_off + ia] + b[b_off + ib];
+#endif
+}
+
+/* y = x with the dims of x permuted or a part of a concat: y[map(i)] = x[i]
+ * where i runs over x and the output index is built from x's dims n[] and
+ * output strides so[] (elements). */
+kernel void scatter(global const float *x, uint x_off, global float *y,
+                    uint y_off, uint total, tern_bcast s) {
+  uint i = get_global_id(0);
+  if (i >= total)
+    return;
+  uint r = i, o = 0;
+  for (int d = 5; d >= 0; d--) {
+    uint c = r % s.n[d];
+    r /= s.n[d];
+    o += c * s.sa[d];
+  }
+  y[y_off + o] = x[x_off + i];
+}
+
+/* causal mask over [mats][T][S] */
+kernel void causal_mask(global const float *x, uint x_off, global float *y,
+                        uint y_off, uint total, uint T, uint S) {
+  uint i = get_global_id(0);
+  if (i >= total)
+    return;
+  uint j = i % S, t = (i / S) % T;
+  /* S - T may be negative (more queries than keys) */
+  y[y_off + i] = (int)j > (int)t + ((int)S - (int)T) ? -INFINITY : x[x_off + i];
+}

@@ -1,0 +1,27 @@
+// copy_region.comp — concat: copies one input [outer][inner] into the output
+// [outer][out_inner] at column offset `off`. Exact.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 64;
+#ifdef TEXEL
+// one float per texel (R32_SFLOAT view): llvmpipe gathers texel fetches for
+// all lanes at once, where it loads storage buffers lane by lane
+layout(binding = 0) uniform samplerBuffer x_t;
+#define LD_X(i) texelFetch(x_t, int(i)).x
+#else
+layout(std430, binding = 0) readonly buffer X_B { float x[]; };
+#define LD_X(i) x[i]
+#endif
+layout(std430, binding = 1) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform P { uint n, inner, out_inner, off, x_off, y_off; } p;
+
+void main() {
+  uint i = global_index();
+  if (i >= p.n)
+    return;
+  uint o = i / p.inner, j = i % p.inner;
+  y[p.y_off + o * p.out_inner + p.off + j] = LD_X(p.x_off + i);
+}
