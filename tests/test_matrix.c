@@ -596,7 +596,11 @@ Test(matrix, data_and_training_rows) {
     }
     cr_assert_str_eq(st, "ok", "%s: %s", modes[i - 1],
                      json_object_get_string(field(c, "reason")));
-    cr_assert(json_object_get_boolean(field(c, "bit_exact")));
+    /* quantized modes are bit-exact; fp32 is "ok" within its tolerance
+     * (the fast CPU path sums f32 in another order than the reference) */
+    if (strcmp(modes[i - 1], "fp32") != 0)
+      cr_assert(json_object_get_boolean(field(c, "bit_exact")), "%s",
+                modes[i - 1]);
     /* 80 steps are enough to beat chance (10 %) by far (distillation
      * with QAT needs more than 40) */
     cr_assert_gt(json_object_get_double(field(c, "accuracy")), 0.3, "%s",
