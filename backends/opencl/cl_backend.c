@@ -185,6 +185,7 @@ static tern_status cl_init(const tern_backend_config *cfg,
   tern_backend_ctx *ctx = tern_calloc(1, sizeof *ctx);
   if (!ctx)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "opencl: out of memory");
+  ctx->tuning_db = cfg ? cfg->tuning_db : NULL;
   cl_uint np = 0;
   cl_int rc = clGetPlatformIDs(0, NULL, &np);
   if (rc != CL_SUCCESS || np == 0) {
@@ -450,6 +451,7 @@ static void cl_device_close(tern_device *dev) {
     clReleaseCommandQueue(dev->queue);
   if (dev->context)
     clReleaseContext(dev->context);
+  tern_free(dev->tunable);
   tern_free(dev);
 }
 
@@ -778,8 +780,9 @@ static void cl_node_release(tern_device *dev, void *prepared) {
   tern_free(p);
 }
 
-static tern_status cl_node_prepare(tern_device *dev, const tern_exec_node *node,
-                                   void **prepared, tern_err *err) {
+tern_status tern_cl_node_prepare_bm(tern_device *dev,
+                                    const tern_exec_node *node, int bm,
+                                    void **prepared, tern_err *err) {
   if (!cl_supports(dev, node))
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
                         "opencl: node '%s' (%s) is not supported on '%s'",
@@ -791,6 +794,7 @@ static tern_status cl_node_prepare(tern_device *dev, const tern_exec_node *node,
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "opencl: out of memory");
   p->op = op_impl(node->op);
   p->node = *node;
+  p->bm = bm > 0 ? bm : tern_cl_bm_for_node(dev, node);
   tern_status s = p->op->prepare(dev, node, p, err);
   if (s) {
     tern_err_prefix(err, "node '%s' (%s): ", node->name ? node->name : "?",
@@ -800,6 +804,11 @@ static tern_status cl_node_prepare(tern_device *dev, const tern_exec_node *node,
   }
   *prepared = p;
   return TERN_OK;
+}
+
+static tern_status cl_node_prepare(tern_device *dev, const tern_exec_node *node,
+                                   void **prepared, tern_err *err) {
+  return tern_cl_node_prepare_bm(dev, node, 0, prepared, err);
 }
 
 static tern_status cl_node_run(tern_device *dev, void *prepared,
@@ -828,4 +837,5 @@ const tern_backend_vtbl tern_opencl_backend = {
     .node_release = cl_node_release,
     .node_run = cl_node_run,
     .sync = cl_sync,
+    .tunables = tern_cl_tunables,
 };

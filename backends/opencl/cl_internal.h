@@ -21,6 +21,7 @@ typedef struct tern_cl_devrec {
 struct tern_backend_ctx {
   int n_devices;
   tern_cl_devrec *devs;
+  const void *tuning_db; /* the context's (core/tuning.h), may be NULL */
 };
 
 /* A built program, shared by every node of a device that asks for the same
@@ -51,7 +52,8 @@ struct tern_device {
    * products (GPUs; TERN_CL_GEMM=dot4) or wide work-items with 16-bit
    * vectors (CPU devices such as PoCL; TERN_CL_GEMM=wide) */
   bool gemm_dot4;
-  bool exact_divsqrt; /* -cl-fp32-correctly-rounded-divide-sqrt offered */
+  bool exact_divsqrt;    /* -cl-fp32-correctly-rounded-divide-sqrt offered */
+  tern_tunable *tunable; /* cl_tunables.c's list, made on first use */
   int qgemm_bm; /* rows per work-item of qgemm_p (-DBM; TERN_CL_QGEMM_BM) */
   tern_cl_prog *progs;
   int n_progs, cap_progs;
@@ -149,7 +151,18 @@ struct tern_cl_node {
   int64_t dim[16];             /* op-specific sizes */
   int mode;                    /* op-specific variant */
   cl_mem cin[TERN_MAX_INPUTS]; /* constant inputs of the simple ops */
+  int bm; /* rows per work-item of tgemm/q8gemm (-DBM), chosen at prepare */
 };
+
+/* cl_tunables.c: tgemm/q8gemm rows per work-item for node (the tuning
+ * database's entry for this device and shape class, else dev->qgemm_bm;
+ * TERN_CL_QGEMM_BM overrides both), and the list for `tern tune`. */
+int tern_cl_bm_for_node(tern_device *dev, const tern_exec_node *node);
+int tern_cl_tunables(tern_device *dev, const tern_tunable **list);
+/* cl_backend.c: node_prepare with rows per work-item bm (0: as above). */
+tern_status tern_cl_node_prepare_bm(tern_device *dev,
+                                    const tern_exec_node *node, int bm,
+                                    void **prepared, tern_err *err);
 
 /* Input i of a running node: its session buffer, or the constant uploaded
  * at prepare (then *off is 0). *off is in floats. */

@@ -412,7 +412,7 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
     if (!s)
       s = tern_cl_quant_kernel(dev, false, &p->k[0], err);
     snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d", node->params.activation,
-             dev->qgemm_bm);
+             p->bm);
     if (!s)
       s = tern_cl_kernel(dev, "tgemm", opts, "tgemm", &p->k[1], err);
     return s;
@@ -426,7 +426,7 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
     if (!s)
       s = tern_cl_quant_kernel(dev, true, &p->k[0], err);
     snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d", node->params.activation,
-             dev->qgemm_bm);
+             p->bm);
     if (!s)
       s = tern_cl_kernel(dev, "qgemm", opts, "q8gemm", &p->k[1], err);
     return s;
@@ -594,8 +594,7 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
                      TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
                      TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
-    size_t g[2] = {(size_t)p->dim[D_NP] / 32,
-                   (size_t)(M + dev->qgemm_bm - 1) / dev->qgemm_bm};
+    size_t g[2] = {(size_t)p->dim[D_NP] / 32, (size_t)(M + p->bm - 1) / p->bm};
     size_t l[2] = {1, 1};
     return s ? s : tern_cl_launch(dev, p->k[1], 2, g, l, "q8gemm", err);
   }
@@ -607,8 +606,7 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
         TERN_CL_MEM(p->mem[2]), TERN_CL_MEM(y), TERN_CL_UINT(y_off),
         TERN_CL_UINT(M), TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]),
         TERN_CL_UINT(0), TERN_CL_UINT(1), TERN_CL_UINT(0), TERN_CL_END);
-    size_t g[2] = {(size_t)p->dim[D_NP] / 32,
-                   (size_t)(M + dev->qgemm_bm - 1) / dev->qgemm_bm};
+    size_t g[2] = {(size_t)p->dim[D_NP] / 32, (size_t)(M + p->bm - 1) / p->bm};
     size_t l[2] = {1, 1};
     return s ? s : tern_cl_launch(dev, p->k[1], 2, g, l, "tgemm", err);
   }

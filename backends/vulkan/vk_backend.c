@@ -409,10 +409,10 @@ static void vk_shutdown(tern_backend_ctx *c) {
 
 static tern_status vk_init(const tern_backend_config *cfg,
                            tern_backend_ctx **out, tern_err *err) {
-  (void)cfg;
   tern_backend_ctx *c = tern_calloc(1, sizeof *c);
   if (!c)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+  c->tuning_db = cfg ? cfg->tuning_db : NULL;
   *out = c;
   if (!load_loader(c) || !create_instance(c))
     return TERN_OK; /* no loader, driver or ICD: zero devices */
@@ -719,8 +719,12 @@ static void vk_node_release(tern_device *dev, void *prepared) {
   tern_free(n);
 }
 
-static tern_status vk_node_prepare(tern_device *dev, const tern_exec_node *node,
-                                   void **prepared, tern_err *err) {
+/* Prepare with the GEMM parameters in *tune (NULL: the database's or the
+ * defaults for this node). */
+tern_status tern_vk_node_prepare_tuned(tern_device *dev,
+                                       const tern_exec_node *node,
+                                       const tern_vk_tune *tune,
+                                       void **prepared, tern_err *err) {
   const tern_vk_op_impl *impl = op_impl(node->op);
   if (!impl || !vk_supports(dev, node))
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
@@ -736,7 +740,14 @@ static tern_status vk_node_prepare(tern_device *dev, const tern_exec_node *node,
   for (int i = 0; i < node->n_inputs; i++)
     if (!node->in_const[i])
       n->node.in[i].data = NULL;
+  /* the op reads dev->tune while it prepares; the GEMM keeps what it read */
+  tern_vk_tune saved = dev->tune;
+  if (tune)
+    dev->tune = *tune;
+  else
+    tern_vk_tune_for_node(dev, node, &dev->tune);
   tern_status s = impl->prepare(dev, n, err);
+  dev->tune = saved;
   if (s) {
     tern_err_prefix(err, "vulkan: node '%s' (%s)", node->name ? node->name : "",
                     tern_op_name(node->op));
@@ -840,7 +851,7 @@ static tern_status l_buffer_read(tern_buffer *b, size_t off, void *dst,
 }
 static tern_status l_node_prepare(tern_device *dev, const tern_exec_node *node,
                                   void **prepared, tern_err *err) {
-  LOCKED_(dev, vk_node_prepare(dev, node, prepared, err));
+  LOCKED_(dev, tern_vk_node_prepare_tuned(dev, node, NULL, prepared, err));
 }
 static void l_node_release(tern_device *dev, void *prepared) {
   pthread_mutex_lock(&dev->lock);
@@ -873,4 +884,5 @@ const tern_backend_vtbl tern_vulkan_backend = {
     .node_release = l_node_release,
     .node_run = l_node_run,
     .sync = l_sync,
+    .tunables = tern_vk_tunables,
 };

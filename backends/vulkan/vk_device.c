@@ -329,6 +329,7 @@ tern_status tern_vk_device_create(tern_backend_ctx *ctx, tern_vk_physdev *pd,
 void tern_vk_device_destroy(tern_device *d) {
   if (!d)
     return;
+  tern_free(d->tunable);
   const tern_vk_fns *vk = d->vk;
   if (d->dev) {
     tern_err e = {0};

@@ -129,6 +129,7 @@ struct tern_backend_ctx {
   bool validation;
   tern_vk_physdev *pd;
   int n_pd;
+  const void *tuning_db; /* the context's (core/tuning.h), may be NULL */
 };
 
 /* A device allocation. tern_buffer.impl points at one. */
@@ -190,6 +191,7 @@ struct tern_device {
   bool min_device;
   int gemm_mode; /* TERN_VK_GEMM: 0 auto, 1 swar, 2 dot, 3 emulated dot */
   tern_vk_tune tune;
+  tern_tunable *tunable; /* vk_tunables.c's list, made on first use */
   uint32_t mem_type;     /* for tensors and weights */
   bool mem_host_visible; /* mem_type is mappable: no staging */
   bool force_staging;    /* TERN_VK_FORCE_STAGING: never map tensors */
@@ -267,6 +269,18 @@ tern_status tern_vk_layout_get(tern_device *dev, int n, uint32_t texel_mask,
 
 /* vk_tune.c: per-vendor defaults, clamped to the device's limits. */
 void tern_vk_tune_defaults(tern_device *dev);
+/* vk_tunables.c: the quantized GEMM's parameters for node (the database's
+ * entry for this device and shape class, else the defaults in dev->tune;
+ * TERN_VK_TUNE overrides both), and the tunables list for `tern tune`. */
+void tern_vk_tune_for_node(tern_device *dev, const tern_exec_node *node,
+                           tern_vk_tune *out);
+int tern_vk_tunables(tern_device *dev, const tern_tunable **list);
+/* vk_backend.c: node_prepare with explicit tunables (NULL: as above);
+ * the caller holds dev->lock. */
+tern_status tern_vk_node_prepare_tuned(tern_device *dev,
+                                       const tern_exec_node *node,
+                                       const tern_vk_tune *tune,
+                                       void **prepared, tern_err *err);
 
 /* vk_selftest.c: run each tier's kernels once against known results. */
 unsigned tern_vk_selftest(tern_device *dev, unsigned tiers);
