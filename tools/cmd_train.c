@@ -348,8 +348,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
   o.momentum = 0.9;
   o.wd = 5e-4;
   o.threshold = 0.7;
-  o.temperature = 4;
-  o.lambda = 0.7;
+  o.temperature = 2;
+  o.lambda = 0.5;
   o.seed = 1;
   o.calib = 4000;
   o.synth_train = 8000;
@@ -417,8 +417,8 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
        "fp32 until F1 of the steps, stochastic ternary until F2, then "
        "deterministic"},
       {"teacher", 0, CLI_STRING, &o.teacher, "FILE", "distill: fp32 teacher"},
-      {"temperature", 'T', CLI_DOUBLE, &o.temperature, "T", "distill: (4)"},
-      {"lambda", 0, CLI_DOUBLE, &o.lambda, "L", "distill: KL weight (0.7)"},
+      {"temperature", 'T', CLI_DOUBLE, &o.temperature, "T", "distill: (2)"},
+      {"lambda", 0, CLI_DOUBLE, &o.lambda, "L", "distill: KL weight (0.5)"},
       {"calib", 0, CLI_INT64, &o.calib, "N", "ptq: calibration images (4000)"},
       {"no-bn-reest", 0, CLI_FLAG, &o.no_bn_reest, NULL,
        "ptq: keep the batch-norm statistics"},
@@ -775,28 +775,28 @@ int train_cli_main(train_cli_mode mode, int argc, char **argv) {
     cj_finish(&j);
   }
   if (o.csv) {
-    char v[12][128];
+    char v[12][320];
     const char *cols[12] = {"mode",  "accuracy", "loss",     "latency_s",
                             "bytes", "model",    "dataset",  "split",
                             "seed",  "epochs",   "sparsity", "backend"};
     /* "mode" says what was made: train-fp32, qat-<precision>, ... */
-    snprintf(v[0], 128, "%s-%s%s", k_mode_name[mode],
+    snprintf(v[0], sizeof v[0], "%s-%s%s", k_mode_name[mode],
              qm == TT_Q_OFF ? "fp32" : prec,
              mode == TRAIN_CLI_PTQ && !o.no_bias_corr ? "+bc" : "");
     for (char *p = v[0]; *p; p++)
       if (*p == ',')
         *p = '/';
-    snprintf(v[1], 128, "%.4f", ev.accuracy);
-    snprintf(v[2], 128, "%.6f", ev.loss);
-    snprintf(v[3], 128, "%.3e", latency);
-    snprintf(v[4], 128, "%lld", (long long)bytes);
-    snprintf(v[5], 128, "%s", model_label(net));
-    snprintf(v[6], 128, "%s", dataset);
-    snprintf(v[7], 128, "%s", split);
-    snprintf(v[8], 128, "%llu", (unsigned long long)o.seed);
-    snprintf(v[9], 128, "%.2f", epochs);
-    snprintf(v[10], 128, "%.4f", sparsity);
-    snprintf(v[11], 128, "cpu");
+    snprintf(v[1], sizeof v[1], "%.4f", ev.accuracy);
+    snprintf(v[2], sizeof v[2], "%.6f", ev.loss);
+    snprintf(v[3], sizeof v[3], "%.3e", latency);
+    snprintf(v[4], sizeof v[4], "%lld", (long long)bytes);
+    snprintf(v[5], sizeof v[5], "%s", model_label(net));
+    snprintf(v[6], sizeof v[6], "%s", dataset);
+    snprintf(v[7], sizeof v[7], "%s", split);
+    snprintf(v[8], sizeof v[8], "%llu", (unsigned long long)o.seed);
+    snprintf(v[9], sizeof v[9], "%.2f", epochs);
+    snprintf(v[10], sizeof v[10], "%.4f", sparsity);
+    snprintf(v[11], sizeof v[11], "cpu");
     const char *vals[12];
     for (int i = 0; i < 12; i++)
       vals[i] = v[i];

@@ -21,8 +21,8 @@ void tt_train_cfg_defaults(tt_train_cfg *c) {
   c->sched.kind = TT_SCHED_COSINE;
   c->sched.warmup = -1; /* 3% of the steps */
   c->sched.gamma = 0.1f;
-  c->kd_T = 4;
-  c->kd_lambda = 0.7f;
+  c->kd_T = 2;
+  c->kd_lambda = 0.5f;
   c->progress_every = 50;
   c->seed = 1;
 }
