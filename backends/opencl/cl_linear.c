@@ -76,6 +76,40 @@ tern_status tern_cl_upload_bias(tern_device *dev, const tern_exec_node *node,
   return s;
 }
 
+/* Upload a filled weight panel (freed here) with the per-channel scales and
+ * bias of w, zero padded to Np, into mems[0..2]. */
+static tern_status upload_with_scales(tern_device *dev, const tern_view *w,
+                                      const float *bias, int64_t N, int64_t Np,
+                                      void *panel, size_t bytes, cl_mem *mems,
+                                      tern_err *err) {
+  float *sc = tern_calloc((size_t)Np, sizeof(float));
+  float *bi = tern_calloc((size_t)Np, sizeof(float));
+  tern_status st = TERN_OK;
+  if (!panel || !sc || !bi) {
+    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
+    if (bias)
+      bi[n] = bias[n];
+  }
+  st = tern_cl_upload(dev, panel, bytes, &mems[0], err);
+  if (!st)
+    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &mems[1], err);
+  if (!st)
+    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &mems[2], err);
+out:
+  tern_free(panel);
+  tern_free(sc);
+  tern_free(bi);
+  return st;
+}
+
+static const float *node_bias(const tern_exec_node *node) {
+  return node->n_inputs > 2 ? node->in[2].data : NULL;
+}
+
 /* Weights as short panels [Np/32][Kp][32] for qgemm.cl; scales and bias
  * padded to Np. */
 tern_status tern_cl_upload_panels(tern_device *dev, const tern_view *w,
@@ -86,34 +120,15 @@ tern_status tern_cl_upload_panels(tern_device *dev, const tern_view *w,
   if (!tern_mul_size((size_t)Np, (size_t)Kp * 2, &bytes))
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "weights too large");
   int16_t *b = tern_calloc(bytes / 2, 2);
-  float *sc = tern_calloc((size_t)Np, sizeof(float));
-  float *bi = tern_calloc((size_t)Np, sizeof(float));
-  tern_status st = TERN_OK;
-  if (!b || !sc || !bi) {
-    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-    goto out;
-  }
-  for (int64_t n = 0; n < N; n++) {
+  for (int64_t n = 0; b && n < N; n++) {
     const uint8_t *pr = (const uint8_t *)w->data + n * ((K + 3) / 4);
     const int8_t *ir = (const int8_t *)w->data + n * K;
     for (int64_t k = 0; k < K; k++) {
       int v = w->dtype == TERN_DTYPE_I8 ? ir[k] : tern_ternary_get(pr, k) - 1;
       b[((n / 32) * Kp + k) * 32 + n % 32] = (int16_t)v;
     }
-    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
-    if (bias)
-      bi[n] = bias[n];
   }
-  st = tern_cl_upload(dev, b, bytes, &mems[0], err);
-  if (!st)
-    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &mems[1], err);
-  if (!st)
-    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &mems[2], err);
-out:
-  tern_free(b);
-  tern_free(sc);
-  tern_free(bi);
-  return st;
+  return upload_with_scales(dev, w, bias, N, Np, b, bytes, mems, err);
 }
 
 tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
@@ -151,32 +166,14 @@ static tern_status upload_tgemv(tern_device *dev, const tern_exec_node *node,
   const tern_view *w = &node->in[1];
   size_t words = (size_t)Np * (size_t)(Kp / 8);
   uint16_t *b = tern_calloc(words ? words : 1, 2);
-  float *sc = tern_calloc((size_t)Np, sizeof(float));
-  float *bi = tern_calloc((size_t)Np, sizeof(float));
-  tern_status st = TERN_OK;
-  if (!b || !sc || !bi) {
-    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-    goto out;
-  }
-  for (int64_t n = 0; n < N; n++) {
+  for (int64_t n = 0; b && n < N; n++) {
     const uint8_t *pr = (const uint8_t *)w->data + n * ((K + 3) / 4);
     for (int64_t k = 0; k < K; k++)
       b[((n / 16) * (Kp / 8) + k / 8) * 16 + n % 16] |=
           (uint16_t)(tern_ternary_get(pr, k) << (2 * (k % 8)));
-    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
-    if (node->n_inputs > 2)
-      bi[n] = ((const float *)node->in[2].data)[n];
   }
-  st = tern_cl_upload(dev, b, words * 2, &p->mem[0], err);
-  if (!st)
-    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
-  if (!st)
-    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
-out:
-  tern_free(b);
-  tern_free(sc);
-  tern_free(bi);
-  return st;
+  return upload_with_scales(dev, w, node_bias(node), N, Np, b, words * 2,
+                            p->mem, err);
 }
 
 bool tern_cl_f32_panels(tern_device *dev) {
@@ -223,32 +220,14 @@ tern_status tern_cl_upload_tgemm(tern_device *dev, const tern_exec_node *node,
   const tern_view *w = &node->in[1];
   size_t bytes = (size_t)Np * (size_t)Kp;
   uint8_t *b = tern_calloc(bytes ? bytes : 1, 1);
-  float *sc = tern_calloc((size_t)Np, sizeof(float));
-  float *bi = tern_calloc((size_t)Np, sizeof(float));
-  tern_status st = TERN_OK;
-  if (!b || !sc || !bi) {
-    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-    goto out;
-  }
-  for (int64_t n = 0; n < N; n++) {
+  for (int64_t n = 0; b && n < N; n++) {
     const uint8_t *pr = (const uint8_t *)w->data + n * ((K + 3) / 4);
     for (int64_t k = 0; k < K; k++)
       b[((n / 32) * (Kp / 2) + k / 2) * 64 + (n % 32) * 2 + k % 2] =
           (uint8_t)tern_ternary_get(pr, k);
-    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
-    if (node->n_inputs > 2)
-      bi[n] = ((const float *)node->in[2].data)[n];
   }
-  st = tern_cl_upload(dev, b, bytes, &p->mem[0], err);
-  if (!st)
-    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
-  if (!st)
-    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
-out:
-  tern_free(b);
-  tern_free(sc);
-  tern_free(bi);
-  return st;
+  return upload_with_scales(dev, w, node_bias(node), N, Np, b, bytes, p->mem,
+                            err);
 }
 
 /* int8 weights for q8gemm: short pair panels [Np/32][Kp/2][32][2]. */
@@ -258,31 +237,13 @@ static tern_status upload_q8gemm(tern_device *dev, const tern_exec_node *node,
   const tern_view *w = &node->in[1];
   size_t count = (size_t)Np * (size_t)Kp;
   int16_t *b = tern_calloc(count ? count : 1, 2);
-  float *sc = tern_calloc((size_t)Np, sizeof(float));
-  float *bi = tern_calloc((size_t)Np, sizeof(float));
-  tern_status st = TERN_OK;
-  if (!b || !sc || !bi) {
-    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-    goto out;
-  }
-  for (int64_t n = 0; n < N; n++) {
+  for (int64_t n = 0; b && n < N; n++) {
     const int8_t *row = (const int8_t *)w->data + n * K;
     for (int64_t k = 0; k < K; k++)
       b[((n / 32) * (Kp / 2) + k / 2) * 64 + (n % 32) * 2 + k % 2] = row[k];
-    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
-    if (node->n_inputs > 2)
-      bi[n] = ((const float *)node->in[2].data)[n];
   }
-  st = tern_cl_upload(dev, b, count * 2, &p->mem[0], err);
-  if (!st)
-    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
-  if (!st)
-    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
-out:
-  tern_free(b);
-  tern_free(sc);
-  tern_free(bi);
-  return st;
+  return upload_with_scales(dev, w, node_bias(node), N, Np, b, count * 2,
+                            p->mem, err);
 }
 
 /* int8 weights for qgemv8: char panels [Np/16][Kp][16]. */
@@ -292,31 +253,13 @@ static tern_status upload_gemv8(tern_device *dev, const tern_exec_node *node,
   const tern_view *w = &node->in[1];
   size_t bytes = (size_t)Np * (size_t)Kp;
   int8_t *b = tern_calloc(bytes ? bytes : 1, 1);
-  float *sc = tern_calloc((size_t)Np, sizeof(float));
-  float *bi = tern_calloc((size_t)Np, sizeof(float));
-  tern_status st = TERN_OK;
-  if (!b || !sc || !bi) {
-    st = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-    goto out;
-  }
-  for (int64_t n = 0; n < N; n++) {
+  for (int64_t n = 0; b && n < N; n++) {
     const int8_t *row = (const int8_t *)w->data + n * K;
     for (int64_t k = 0; k < K; k++)
       b[((n / 16) * Kp + k) * 16 + n % 16] = row[k];
-    sc[n] = w->scales[w->scale_count == 1 ? 0 : n];
-    if (node->n_inputs > 2)
-      bi[n] = ((const float *)node->in[2].data)[n];
   }
-  st = tern_cl_upload(dev, b, bytes, &p->mem[0], err);
-  if (!st)
-    st = tern_cl_upload(dev, sc, (size_t)Np * sizeof(float), &p->mem[1], err);
-  if (!st)
-    st = tern_cl_upload(dev, bi, (size_t)Np * sizeof(float), &p->mem[2], err);
-out:
-  tern_free(b);
-  tern_free(sc);
-  tern_free(bi);
-  return st;
+  return upload_with_scales(dev, w, node_bias(node), N, Np, b, bytes, p->mem,
+                            err);
 }
 
 static bool linear_supports(tern_device *dev, const tern_exec_node *node) {
