@@ -843,7 +843,14 @@ Test(opencl, zoo_models_identical_to_reference) {
                    "%s %s: %s", name, tern_model_precision_name(md.precision),
                    tern_last_error());
       cr_assert_eq(nw, ng);
-      bool exact = strcmp(name, "bitnet-block") != 0;
+      /* f32 layers are bit-exact only with the default CPU-device kernel;
+       * a forced GPU-shaped path (TERN_CL_GEMM=dot4) or CLBlast sums in
+       * another order */
+      const char *gemm = getenv("TERN_CL_GEMM"), *f32 = getenv("TERN_CL_F32");
+      bool f32_exact = !(gemm && strcmp(gemm, "dot4") == 0) &&
+                       !(f32 && strcmp(f32, "clblast") == 0);
+      bool exact = strcmp(name, "bitnet-block") != 0 &&
+                   (md.precision != TERN_MODEL_FP32 || f32_exact);
       size_t bad = 0;
       for (size_t i = 0; i < nw; i++)
         bad +=
