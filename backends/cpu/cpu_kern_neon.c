@@ -61,29 +61,7 @@ INLINE void tern_rows(const uint8_t *w, int64_t kp, int64_t n, const int8_t *x,
 
 static void gemv_ternary(const uint8_t *w, int64_t kp, int64_t n0, int64_t n1,
                          const int8_t *x, int mb, int32_t *acc, int64_t ldacc) {
-  int64_t n = n0;
-  switch (mb) {
-  case 1:
-    for (; n + 4 <= n1; n += 4)
-      tern_rows(w, kp, n, x, 4, 1, acc, ldacc);
-    for (; n < n1; n++)
-      tern_rows(w, kp, n, x, 1, 1, acc, ldacc);
-    break;
-  case 2:
-    for (; n + 2 <= n1; n += 2)
-      tern_rows(w, kp, n, x, 2, 2, acc, ldacc);
-    for (; n < n1; n++)
-      tern_rows(w, kp, n, x, 1, 2, acc, ldacc);
-    break;
-  case 3:
-    for (; n < n1; n++)
-      tern_rows(w, kp, n, x, 1, 3, acc, ldacc);
-    break;
-  default:
-    for (; n < n1; n++)
-      tern_rows(w, kp, n, x, 1, 4, acc, ldacc);
-    break;
-  }
+  TERN_CPU_GEMV_BLOCKED(tern_rows, w, kp, n0, n1, x, mb, acc, ldacc);
 }
 
 /* R int8 rows x MB activation rows, 16 K per step: two products per int16
@@ -114,29 +92,7 @@ INLINE void int8_rows(const int8_t *w, int64_t kp, int64_t n, const int8_t *x,
 
 static void gemv_int8(const int8_t *w, int64_t kp, int64_t n0, int64_t n1,
                       const int8_t *x, int mb, int32_t *acc, int64_t ldacc) {
-  int64_t n = n0;
-  switch (mb) {
-  case 1:
-    for (; n + 4 <= n1; n += 4)
-      int8_rows(w, kp, n, x, 4, 1, acc, ldacc);
-    for (; n < n1; n++)
-      int8_rows(w, kp, n, x, 1, 1, acc, ldacc);
-    break;
-  case 2:
-    for (; n + 2 <= n1; n += 2)
-      int8_rows(w, kp, n, x, 2, 2, acc, ldacc);
-    for (; n < n1; n++)
-      int8_rows(w, kp, n, x, 1, 2, acc, ldacc);
-    break;
-  case 3:
-    for (; n < n1; n++)
-      int8_rows(w, kp, n, x, 1, 3, acc, ldacc);
-    break;
-  default:
-    for (; n < n1; n++)
-      int8_rows(w, kp, n, x, 1, 4, acc, ldacc);
-    break;
-  }
+  TERN_CPU_GEMV_BLOCKED(int8_rows, w, kp, n0, n1, x, mb, acc, ldacc);
 }
 
 /* ------------------------------------------------------- B panel packing */

@@ -60,6 +60,37 @@ void tern_cpu_parallel_for(int thread_count, int64_t n_tasks,
 int tern_cpu_default_threads(void);
 
 /* ------------------------------------------------------------ kernels */
+/* The GEMV row blocking every ISA shares: 4 weight rows at a time for one
+ * activation row, 2 for two, 1 for three or four. ROWS is the ISA's inline
+ * kernel, called with R (weight rows) and MB (activation rows) as constants
+ * so that it unrolls. */
+#define TERN_CPU_GEMV_BLOCKED(ROWS, w, kp, n0, n1, x, mb, acc, ldacc)          \
+  do {                                                                         \
+    int64_t n_ = (n0);                                                         \
+    switch (mb) {                                                              \
+    case 1:                                                                    \
+      for (; n_ + 4 <= (n1); n_ += 4)                                          \
+        ROWS(w, kp, n_, x, 4, 1, acc, ldacc);                                  \
+      for (; n_ < (n1); n_++)                                                  \
+        ROWS(w, kp, n_, x, 1, 1, acc, ldacc);                                  \
+      break;                                                                   \
+    case 2:                                                                    \
+      for (; n_ + 2 <= (n1); n_ += 2)                                          \
+        ROWS(w, kp, n_, x, 2, 2, acc, ldacc);                                  \
+      for (; n_ < (n1); n_++)                                                  \
+        ROWS(w, kp, n_, x, 1, 2, acc, ldacc);                                  \
+      break;                                                                   \
+    case 3:                                                                    \
+      for (; n_ < (n1); n_++)                                                  \
+        ROWS(w, kp, n_, x, 1, 3, acc, ldacc);                                  \
+      break;                                                                   \
+    default:                                                                   \
+      for (; n_ < (n1); n_++)                                                  \
+        ROWS(w, kp, n_, x, 1, 4, acc, ldacc);                                  \
+      break;                                                                   \
+    }                                                                          \
+  } while (0)
+
 /* One ISA's kernels. All accumulate exact int32 dot products on the layouts
  * above; acc receives dot(c, x) for ternary (the caller subtracts the row
  * sum) and dot(w, x) for int8.
