@@ -4,19 +4,7 @@
  * int8 GEMM and the activation quantizer. Layouts: cpu_kernels.h. */
 #if defined(__aarch64__)
 #include "cpu_kernels.h"
-
-#include <arm_neon.h>
-#include <string.h>
-
-#define INLINE static inline __attribute__((always_inline))
-
-/* Four bytes at p in every 32-bit lane (memcpy: panels are byte/int16
- * arrays, and this keeps the access free of aliasing questions). */
-INLINE int32x4_t bcast4(const void *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return vdupq_n_s32(v);
-}
+#include "cpu_neon_common.h"
 
 /* ---------------------------------------------------------------- GEMV */
 /* R ternary rows x MB activation rows. Per 128-K block every int16 lane
@@ -24,7 +12,6 @@ INLINE int32x4_t bcast4(const void *p) {
  * block sum is then widened pairwise into int32. */
 INLINE void tern_rows(const uint8_t *w, int64_t kp, int64_t n, const int8_t *x,
                       const int R, const int MB, int32_t *acc, int64_t ldacc) {
-  const uint8x16_t m3 = vdupq_n_u8(3);
   int32x4_t a32[4][4];
   for (int r = 0; r < R; r++)
     for (int m = 0; m < MB; m++)
@@ -33,14 +20,8 @@ INLINE void tern_rows(const uint8_t *w, int64_t kp, int64_t n, const int8_t *x,
   for (int64_t b = 0; b < nblk; b++) {
     for (int r = 0; r < R; r++) {
       const uint8_t *wb = w + (n + r) * rb + b * 32;
-      uint8x16_t v[2] = {vld1q_u8(wb), vld1q_u8(wb + 16)};
       int8x16_t c[4][2];
-      for (int h = 0; h < 2; h++) {
-        c[0][h] = vreinterpretq_s8_u8(vandq_u8(v[h], m3));
-        c[1][h] = vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v[h], 2), m3));
-        c[2][h] = vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v[h], 4), m3));
-        c[3][h] = vreinterpretq_s8_u8(vshrq_n_u8(v[h], 6));
-      }
+      unpack_t128(wb, c);
       for (int m = 0; m < MB; m++) {
         const int8_t *xb = x + m * kp + b * 128;
         int16x8_t p = vdupq_n_s16(0);
