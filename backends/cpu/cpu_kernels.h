@@ -16,7 +16,17 @@
  * - GEMM panels (per 256-deep K block): A (activations) as MR-row strips
  *   [64 groups][MR rows][4 k]; ternary B as 16-channel strips of codes
  *   [64 groups][16 ch][4 k]; int8 B as 16-channel strips of int16
- *   [128 pairs][16 ch][2 k] with A as [128 pairs][MR rows][2 k] int16. */
+ *   [128 pairs][16 ch][2 k] with A as [128 pairs][MR rows][2 k] int16.
+ * - "P16" (tables with p16 set: AVX-512 VNNI): the weights themselves are
+ *   packed once into strips of 16 output channels (N padded to 16 with zero
+ *   weights), so neither the GEMV nor the GEMM repacks them at run time.
+ *   Int8 strip t: kp*16 bytes, [kp/4 groups][16 ch][4 k] of offset bytes
+ *   w + 128 (vpdpbusd multiplies unsigned by signed bytes; the caller
+ *   subtracts 128 * sum(x), exact for every weight, -128 included).
+ *   Ternary strip t: kp*4 bytes, [kp/16 quads][16 ch][4 k] bytes whose bits
+ *   2s..2s+1 hold the code of group 4*quad + s: one 64-byte load and a
+ *   shift/mask give the [16 ch][4 k] codes of a group. The A strips of the
+ *   GEMM are the ternary A panels above, contiguous over K. */
 #ifndef TERN_CPU_KERNELS_H
 #define TERN_CPU_KERNELS_H
 
@@ -114,6 +124,33 @@ typedef struct tern_cpu_kernels {
    * *scale = 2^e; exactly tern_act_quantize_row. */
   void (*quantize_row)(const float *x, int64_t K, int64_t kp, int8_t *q,
                        float *scale);
+  /* P16 tables: the entries above but quantize_row are unused (NULL) and
+   * these run on the P16 strips; both give dot(c, x) with c = q + 1
+   * (ternary) or w + 128 (int8), the caller subtracting 1 or 128 times
+   * sum(x).
+   * p16_gemv_*: one activation row x against strips [t0, t1):
+   *   acc[16 t + c] (absolute channel index).
+   * p16_gemm_*: an MR x 16*ns tile (ns = 1..4 strips, bstride bytes apart)
+   *   over ng groups of 4 k (ng a multiple of 4); b is the strips' first
+   *   group, a the A strip's ([groups][MR][4]); C[r * ldc + j] is
+   *   overwritten (accumulate false) or added to. */
+  bool p16;
+  void (*p16_gemv_ternary)(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
+                           const int8_t *x, int32_t *acc);
+  void (*p16_gemv_u8)(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
+                      const int8_t *x, int32_t *acc);
+  void (*p16_gemm_ternary)(const uint8_t *b, int64_t bstride, int ns,
+                           const int8_t *a, int64_t ng, int32_t *C, int64_t ldc,
+                           bool accumulate);
+  void (*p16_gemm_u8)(const uint8_t *b, int64_t bstride, int ns,
+                      const int8_t *a, int64_t ng, int32_t *C, int64_t ldc,
+                      bool accumulate);
+  /* Optional: the quantized epilogue of n outputs of one row, exactly
+   * tern_q_epilogue + tern_apply_activation of acc[j] - corr (modulo 2^32)
+   * with wscale ws[j], row scale xs and bias[j] (bias may be NULL). */
+  void (*epilogue)(const int32_t *acc, int64_t n, uint32_t corr,
+                   const float *ws, float xs, const float *bias,
+                   tern_activation act, float *y);
 } tern_cpu_kernels;
 
 /* NULL when the ISA is not compiled in. */
@@ -148,6 +185,12 @@ void tern_cpu_pack_a_ternary(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
 void tern_cpu_repack_ternary(const uint8_t *canon, int64_t N, int64_t K,
                              int64_t kp, uint8_t *out);
 
+/* Weights [N, K] (canonical ternary rows or int8) into P16 strips of
+ * round_up(N, 16) channels; out has p16_bytes(...) bytes. */
+size_t tern_cpu_p16_bytes(tern_dtype dt, int64_t N, int64_t kp);
+void tern_cpu_pack_p16(tern_dtype dt, const void *w, int64_t N, int64_t K,
+                       int64_t kp, uint8_t *out);
+
 /* ------------------------------------------------------------ linear */
 /* A LINEAR (or the matmul part of CONV2D) prepared for the fast kernels:
  * repacked weights, scales, bias. */
@@ -180,6 +223,14 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
                                   const float *xs, int64_t M, float *y,
                                   int64_t ldy, bool transpose_out,
                                   int thread_count, tern_err *err);
+
+/* The P16 driver (cpu_linear_p16.c): qx and xs as tern_cpu_linear_run_q,
+ * xsum[M] the activation row sums, subtracted xsum_mul (1 or 128) times. */
+tern_status tern_cpu_p16_run(const tern_cpu_linear *l, const int8_t *qx,
+                             const float *xs, const int32_t *xsum,
+                             uint32_t xsum_mul, int64_t M, float *y,
+                             int64_t ldy, bool transpose_out, int thread_count,
+                             tern_err *err);
 
 /* ------------------------------------------------------------ conv2d */
 /* CONV2D with constant weights: im2col of the int8-quantized sample and the

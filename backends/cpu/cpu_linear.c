@@ -56,17 +56,17 @@ tern_status tern_cpu_linear_create(const tern_view *w, const float *bias,
   l->isa = isa;
   l->k = k;
   size_t n = (size_t)l->N, kp = (size_t)l->kp, bytes = 0;
-  switch (w->dtype) {
-  case TERN_DTYPE_TERNARY:
+  bool p16 =
+      k->p16 && (w->dtype == TERN_DTYPE_TERNARY || w->dtype == TERN_DTYPE_I8);
+  if (p16)
+    bytes = tern_cpu_p16_bytes(w->dtype, l->N, l->kp);
+  else if (w->dtype == TERN_DTYPE_TERNARY)
     bytes = n * kp / 4;
-    break;
-  case TERN_DTYPE_I8:
+  else if (w->dtype == TERN_DTYPE_I8)
     bytes = n * kp;
-    break;
-  case TERN_DTYPE_F32:
+  else if (w->dtype == TERN_DTYPE_F32)
     bytes = n * (size_t)l->K * 4;
-    break;
-  default:
+  else {
     tern_free(l);
     return tern_err_set(err, TERN_ERR_DTYPE,
                         "cpu linear: weights of dtype %s are not supported",
@@ -87,7 +87,9 @@ tern_status tern_cpu_linear_create(const tern_view *w, const float *bias,
     l->wscale[i] = w->dtype == TERN_DTYPE_F32 ? 1.0f
                    : w->scale_count == 1      ? w->scales[0]
                                               : w->scales[i];
-  if (w->dtype == TERN_DTYPE_TERNARY) {
+  if (p16) {
+    tern_cpu_pack_p16(w->dtype, w->data, l->N, l->K, l->kp, l->w);
+  } else if (w->dtype == TERN_DTYPE_TERNARY) {
     tern_cpu_repack_ternary(w->data, l->N, l->K, l->kp, l->w);
   } else if (w->dtype == TERN_DTYPE_I8) {
     for (size_t r = 0; r < n; r++) {
@@ -288,7 +290,7 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
                .ldy = ldy,
                .tr = transpose_out};
   int32_t *xsum = NULL;
-  if (l->wdtype == TERN_DTYPE_TERNARY) {
+  if (l->wdtype == TERN_DTYPE_TERNARY || l->k->p16) {
     xsum = tern_malloc((size_t)M * sizeof(int32_t));
     if (!xsum)
       return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
@@ -296,7 +298,11 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
     tern_cpu_parallel_for(M >= 64 ? thread_count : 1, M, xsum_task, &j);
   }
   tern_status s = TERN_OK;
-  if (M <= GEMV_BATCH_MAX) {
+  if (l->k->p16) {
+    s = tern_cpu_p16_run(l, qx, xs, xsum,
+                         l->wdtype == TERN_DTYPE_TERNARY ? 1u : 128u, M, y, ldy,
+                         transpose_out, thread_count, err);
+  } else if (M <= GEMV_BATCH_MAX) {
     tern_cpu_parallel_for(thread_count, (l->N + GEMV_TASK_N - 1) / GEMV_TASK_N,
                           gemv_task, &j);
   } else {

@@ -63,3 +63,46 @@ void tern_cpu_pack_a_ternary(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
     }
   }
 }
+
+size_t tern_cpu_p16_bytes(tern_dtype dt, int64_t N, int64_t kp) {
+  size_t strips = (size_t)(N + 15) / 16;
+  return strips * (size_t)kp * (dt == TERN_DTYPE_TERNARY ? 4u : 16u);
+}
+
+void tern_cpu_pack_p16(tern_dtype dt, const void *w, int64_t N, int64_t K,
+                       int64_t kp, uint8_t *out) {
+  int64_t strips = (N + 15) / 16;
+  if (dt == TERN_DTYPE_TERNARY) {
+    /* strip t: [kp/16 quads][16 ch][4 k], bits 2s of group 4 * quad + s */
+    size_t rb = (size_t)(K + 3) / 4;
+    for (int64_t t = 0; t < strips; t++) {
+      uint8_t *dst = out + (size_t)t * (size_t)kp * 4;
+      for (int c = 0; c < 16; c++) {
+        int64_t n = 16 * t + c;
+        const uint8_t *row = n < N ? (const uint8_t *)w + (size_t)n * rb : NULL;
+        for (int64_t k = 0; k < kp; k++) {
+          int64_t g = k / 4, quad = g / 4, s = g % 4;
+          unsigned code =
+              row && k < K ? (unsigned)tern_ternary_get(row, k) : 1u;
+          uint8_t *b = dst + quad * 64 + c * 4 + k % 4;
+          if (s == 0)
+            *b = 0;
+          *b = (uint8_t)(*b | code << (2 * s));
+        }
+      }
+    }
+  } else {
+    /* strip t: [kp/4 groups][16 ch][4 k] of w + 128 */
+    for (int64_t t = 0; t < strips; t++) {
+      uint8_t *dst = out + (size_t)t * (size_t)kp * 16;
+      for (int c = 0; c < 16; c++) {
+        int64_t n = 16 * t + c;
+        const int8_t *row =
+            n < N ? (const int8_t *)w + (size_t)n * (size_t)K : NULL;
+        for (int64_t k = 0; k < kp; k++)
+          dst[(k / 4) * 64 + c * 4 + k % 4] =
+              (uint8_t)((row && k < K ? row[k] : 0) + 128);
+      }
+    }
+  }
+}

@@ -1,0 +1,611 @@
+/* cpu_kern_avx512.c — AVX-512 VNNI kernels (built with -mavx512f -mavx512bw
+ * -mavx512vl -mavx512vnni; called only when the CPU has all four).
+ *
+ * Every integer product goes through vpdpbusd (unsigned bytes times signed
+ * bytes, four products added into each int32 lane, no saturation), so the
+ * unsigned operand is always the weight: the ternary codes c = q+1 in
+ * {0,1,2}, or the offset int8 bytes w+128 in [0,255]; the caller subtracts
+ * sum(x) or 128 * sum(x). The weights are in the P16 strips of
+ * cpu_kernels.h, packed once at prepare: a 64-byte load is 16 channels x 4 k
+ * (int8) or, shifted and masked, 16 channels x 4 k of one of four groups
+ * (ternary), so neither the GEMV nor the GEMM repacks weights and every
+ * lane of an accumulator is one output channel (no horizontal sums).
+ * - GEMV (one activation row): four strips at a time, the activations'
+ *   4-byte groups broadcast from memory. Ternary masks the quad bytes with
+ *   3 << 2s, which gives the codes times 4^s (still a byte), and keeps one
+ *   accumulator per s, scaled back by exact arithmetic shifts at the end.
+ * - GEMM: 6 x 64 micro tiles (24 zmm accumulators) in inline assembly over
+ *   any number of groups, tails in intrinsics.
+ * - the activation quantizer and the quantized epilogue, 16 lanes wide. */
+#include "cpu_kernels.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(TERN_CPU_HAVE_AVX512)
+#include <immintrin.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE __m512i bcast4(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* ------------------------------------------------------------- GEMV */
+static void p16_gemv_u8(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
+                        const int8_t *x, int32_t *acc) {
+  const int64_t S = kp * 16, ng = kp / 4;
+  int64_t t = t0;
+  for (; t + 4 <= t1; t += 4) {
+    const uint8_t *p = w + t * S;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0,
+            b1 = a0, b2 = a0, b3 = a0;
+    for (int64_t g = 0; g < ng; g += 2) {
+      const uint8_t *q = p + g * 64;
+      _mm_prefetch((const char *)(q + 1024), _MM_HINT_T0);
+      _mm_prefetch((const char *)(q + S + 1024), _MM_HINT_T0);
+      _mm_prefetch((const char *)(q + 2 * S + 1024), _MM_HINT_T0);
+      _mm_prefetch((const char *)(q + 3 * S + 1024), _MM_HINT_T0);
+      __m512i x0 = bcast4(x + 4 * g), x1 = bcast4(x + 4 * g + 4);
+      a0 = _mm512_dpbusd_epi32(a0, _mm512_load_si512(q), x0);
+      a1 = _mm512_dpbusd_epi32(a1, _mm512_load_si512(q + S), x0);
+      a2 = _mm512_dpbusd_epi32(a2, _mm512_load_si512(q + 2 * S), x0);
+      a3 = _mm512_dpbusd_epi32(a3, _mm512_load_si512(q + 3 * S), x0);
+      b0 = _mm512_dpbusd_epi32(b0, _mm512_load_si512(q + 64), x1);
+      b1 = _mm512_dpbusd_epi32(b1, _mm512_load_si512(q + S + 64), x1);
+      b2 = _mm512_dpbusd_epi32(b2, _mm512_load_si512(q + 2 * S + 64), x1);
+      b3 = _mm512_dpbusd_epi32(b3, _mm512_load_si512(q + 3 * S + 64), x1);
+    }
+    _mm512_storeu_si512(acc + 16 * t, _mm512_add_epi32(a0, b0));
+    _mm512_storeu_si512(acc + 16 * (t + 1), _mm512_add_epi32(a1, b1));
+    _mm512_storeu_si512(acc + 16 * (t + 2), _mm512_add_epi32(a2, b2));
+    _mm512_storeu_si512(acc + 16 * (t + 3), _mm512_add_epi32(a3, b3));
+  }
+  for (; t < t1; t++) {
+    const uint8_t *p = w + t * S;
+    __m512i a0 = _mm512_setzero_si512(), b0 = a0;
+    for (int64_t g = 0; g < ng; g += 2) {
+      a0 = _mm512_dpbusd_epi32(a0, _mm512_load_si512(p + g * 64),
+                               bcast4(x + 4 * g));
+      b0 = _mm512_dpbusd_epi32(b0, _mm512_load_si512(p + g * 64 + 64),
+                               bcast4(x + 4 * g + 4));
+    }
+    _mm512_storeu_si512(acc + 16 * t, _mm512_add_epi32(a0, b0));
+  }
+}
+
+/* The codes of group 4*quad + s, times 4^s, for one strip; acc_s += ... */
+#define TERN_QUAD(v, a, xq)                                                    \
+  do {                                                                         \
+    a##0 = _mm512_dpbusd_epi32(a##0, _mm512_and_si512(v, m0), bcast4(xq));     \
+    a##1 = _mm512_dpbusd_epi32(a##1, _mm512_and_si512(v, m1), bcast4(xq + 4)); \
+    a##2 = _mm512_dpbusd_epi32(a##2, _mm512_and_si512(v, m2), bcast4(xq + 8)); \
+    a##3 =                                                                     \
+        _mm512_dpbusd_epi32(a##3, _mm512_and_si512(v, m3), bcast4(xq + 12));   \
+  } while (0)
+
+INLINE __m512i quad_sum(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  /* each a_s is 4^s times an integer: the shifts are exact */
+  return _mm512_add_epi32(
+      _mm512_add_epi32(a0, _mm512_srai_epi32(a1, 2)),
+      _mm512_add_epi32(_mm512_srai_epi32(a2, 4), _mm512_srai_epi32(a3, 6)));
+}
+
+static void p16_gemv_ternary(const uint8_t *w, int64_t kp, int64_t t0,
+                             int64_t t1, const int8_t *x, int32_t *acc) {
+  const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0c),
+                m2 = _mm512_set1_epi8(0x30), m3 = _mm512_set1_epi8((char)0xc0);
+  const int64_t S = kp * 4, nq = kp / 16;
+  int64_t t = t0;
+  for (; t + 4 <= t1; t += 4) {
+    const uint8_t *p = w + t * S;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0,
+            b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0,
+            d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+    for (int64_t q = 0; q < nq; q++) {
+      const uint8_t *pq = p + q * 64;
+      const int8_t *xq = x + 16 * q;
+      _mm_prefetch((const char *)(pq + 512), _MM_HINT_T0);
+      _mm_prefetch((const char *)(pq + S + 512), _MM_HINT_T0);
+      _mm_prefetch((const char *)(pq + 2 * S + 512), _MM_HINT_T0);
+      _mm_prefetch((const char *)(pq + 3 * S + 512), _MM_HINT_T0);
+      __m512i v = _mm512_load_si512(pq);
+      TERN_QUAD(v, a, xq);
+      v = _mm512_load_si512(pq + S);
+      TERN_QUAD(v, b, xq);
+      v = _mm512_load_si512(pq + 2 * S);
+      TERN_QUAD(v, c, xq);
+      v = _mm512_load_si512(pq + 3 * S);
+      TERN_QUAD(v, d, xq);
+    }
+    _mm512_storeu_si512(acc + 16 * t, quad_sum(a0, a1, a2, a3));
+    _mm512_storeu_si512(acc + 16 * (t + 1), quad_sum(b0, b1, b2, b3));
+    _mm512_storeu_si512(acc + 16 * (t + 2), quad_sum(c0, c1, c2, c3));
+    _mm512_storeu_si512(acc + 16 * (t + 3), quad_sum(d0, d1, d2, d3));
+  }
+  for (; t < t1; t++) {
+    const uint8_t *p = w + t * S;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t q = 0; q < nq; q++) {
+      __m512i v = _mm512_load_si512(p + q * 64);
+      const int8_t *xq = x + 16 * q;
+      TERN_QUAD(v, a, xq);
+    }
+    _mm512_storeu_si512(acc + 16 * t, quad_sum(a0, a1, a2, a3));
+  }
+}
+#undef TERN_QUAD
+
+/* ------------------------------------------------------------- GEMM */
+#if TERN_CPU_MR != 6
+#error "the AVX-512 micro kernels are written for TERN_CPU_MR == 6"
+#endif
+
+/* C (6 x 64) = (accumulate ? C : 0) + the 24 accumulators in acc. */
+static void tile_store(const int32_t *acc, int32_t *C, int64_t ldc,
+                       bool accumulate) {
+  for (int r = 0; r < TERN_CPU_MR; r++)
+    for (int s = 0; s < 4; s++) {
+      int32_t *c = C + r * ldc + 16 * s;
+      __m512i v = _mm512_load_si512(acc + 64 * r + 16 * s);
+      if (accumulate)
+        v = _mm512_add_epi32(v, _mm512_loadu_si512(c));
+      _mm512_storeu_si512(c, v);
+    }
+}
+
+/* Tails (ns < 4 strips): one strip at a time, 6 accumulators. */
+static void gemm_strip(const uint8_t *b, bool tern, const int8_t *a, int64_t ng,
+                       int32_t *C, int64_t ldc, bool accumulate) {
+  const __m512i m3 = _mm512_set1_epi8(3);
+  __m512i r0 = _mm512_setzero_si512(), r1 = r0, r2 = r0, r3 = r0, r4 = r0,
+          r5 = r0;
+  for (int64_t g = 0; g < ng; g++) {
+    __m512i bv;
+    if (tern)
+      bv = _mm512_and_si512(
+          _mm512_srli_epi16(_mm512_load_si512(b + (g / 4) * 64),
+                            (unsigned)(2 * (g % 4))),
+          m3);
+    else
+      bv = _mm512_load_si512(b + g * 64);
+    const int8_t *ag = a + g * 24;
+    r0 = _mm512_dpbusd_epi32(r0, bv, bcast4(ag));
+    r1 = _mm512_dpbusd_epi32(r1, bv, bcast4(ag + 4));
+    r2 = _mm512_dpbusd_epi32(r2, bv, bcast4(ag + 8));
+    r3 = _mm512_dpbusd_epi32(r3, bv, bcast4(ag + 12));
+    r4 = _mm512_dpbusd_epi32(r4, bv, bcast4(ag + 16));
+    r5 = _mm512_dpbusd_epi32(r5, bv, bcast4(ag + 20));
+  }
+  __m512i rs[6] = {r0, r1, r2, r3, r4, r5};
+  for (int r = 0; r < 6; r++) {
+    int32_t *c = C + r * ldc;
+    __m512i v = rs[r];
+    if (accumulate)
+      v = _mm512_add_epi32(v, _mm512_loadu_si512(c));
+    _mm512_storeu_si512(c, v);
+  }
+}
+
+/* 6 x 64 micro tiles in inline assembly: written with intrinsics, GCC 12
+ * copies the 24 accumulators through the stack on every step. zmm8..31
+ * accumulate (row r, strip s -> zmm8 + 4r + s), zmm0..3 hold the four
+ * strips' group, zmm4/zmm5 the broadcast activations; strips 0/1 are
+ * addressed from p0, 2/3 from p2 (+ bstride). */
+static void p16_gemm_u8(const uint8_t *b, int64_t bstride, int ns,
+                        const int8_t *a, int64_t ng, int32_t *C, int64_t ldc,
+                        bool accumulate) {
+  if (ns < 4 || ng <= 0) {
+    for (int s = 0; s < ns; s++)
+      gemm_strip(b + s * bstride, false, a, ng, C + 16 * s, ldc, accumulate);
+    return;
+  }
+  int32_t acc[TERN_CPU_MR * 64] __attribute__((aligned(64)));
+  const uint8_t *p0 = b, *p2 = b + 2 * bstride;
+  int64_t n = ng;
+  __asm__ volatile("vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
+                   "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+                   "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
+                   "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+                   "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+                   "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+                   "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+                   "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+                   "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
+                   "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+                   "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
+                   "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+                   "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
+                   "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+                   "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
+                   "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+                   "vpxord %%zmm24, %%zmm24, %%zmm24\n\t"
+                   "vpxord %%zmm25, %%zmm25, %%zmm25\n\t"
+                   "vpxord %%zmm26, %%zmm26, %%zmm26\n\t"
+                   "vpxord %%zmm27, %%zmm27, %%zmm27\n\t"
+                   "vpxord %%zmm28, %%zmm28, %%zmm28\n\t"
+                   "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"
+                   "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
+                   "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
+                   "1:\n\t"
+                   "vmovdqa64 (%[p0]), %%zmm0\n\t"
+                   "vmovdqa64 (%[p0],%[S]), %%zmm1\n\t"
+                   "vmovdqa64 (%[p2]), %%zmm2\n\t"
+                   "vmovdqa64 (%[p2],%[S]), %%zmm3\n\t"
+                   "vpbroadcastd 0(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm8\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm9\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm10\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm11\n\t"
+                   "vpbroadcastd 4(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm12\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm13\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm14\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm15\n\t"
+                   "vpbroadcastd 8(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm16\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm17\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm18\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm19\n\t"
+                   "vpbroadcastd 12(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm20\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm21\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm22\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm23\n\t"
+                   "vpbroadcastd 16(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm24\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm25\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm26\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm27\n\t"
+                   "vpbroadcastd 20(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm28\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm29\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm30\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm31\n\t"
+                   "add $64, %[p0]\n\t"
+                   "add $64, %[p2]\n\t"
+                   "add $24, %[a]\n\t"
+                   "dec %[n]\n\t"
+                   "jnz 1b\n\t"
+                   "vmovdqa64 %%zmm8, 0(%[o])\n\t"
+                   "vmovdqa64 %%zmm9, 64(%[o])\n\t"
+                   "vmovdqa64 %%zmm10, 128(%[o])\n\t"
+                   "vmovdqa64 %%zmm11, 192(%[o])\n\t"
+                   "vmovdqa64 %%zmm12, 256(%[o])\n\t"
+                   "vmovdqa64 %%zmm13, 320(%[o])\n\t"
+                   "vmovdqa64 %%zmm14, 384(%[o])\n\t"
+                   "vmovdqa64 %%zmm15, 448(%[o])\n\t"
+                   "vmovdqa64 %%zmm16, 512(%[o])\n\t"
+                   "vmovdqa64 %%zmm17, 576(%[o])\n\t"
+                   "vmovdqa64 %%zmm18, 640(%[o])\n\t"
+                   "vmovdqa64 %%zmm19, 704(%[o])\n\t"
+                   "vmovdqa64 %%zmm20, 768(%[o])\n\t"
+                   "vmovdqa64 %%zmm21, 832(%[o])\n\t"
+                   "vmovdqa64 %%zmm22, 896(%[o])\n\t"
+                   "vmovdqa64 %%zmm23, 960(%[o])\n\t"
+                   "vmovdqa64 %%zmm24, 1024(%[o])\n\t"
+                   "vmovdqa64 %%zmm25, 1088(%[o])\n\t"
+                   "vmovdqa64 %%zmm26, 1152(%[o])\n\t"
+                   "vmovdqa64 %%zmm27, 1216(%[o])\n\t"
+                   "vmovdqa64 %%zmm28, 1280(%[o])\n\t"
+                   "vmovdqa64 %%zmm29, 1344(%[o])\n\t"
+                   "vmovdqa64 %%zmm30, 1408(%[o])\n\t"
+                   "vmovdqa64 %%zmm31, 1472(%[o])\n\t"
+                   : [a] "+r"(a), [p0] "+r"(p0), [p2] "+r"(p2), [n] "+r"(n)
+                   : [S] "r"(bstride), [o] "r"(acc)
+                   : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+                     "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                     "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
+                     "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+                     "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",
+                     "xmm30", "xmm31");
+  tile_store(acc, C, ldc, accumulate);
+}
+
+/* Ternary: per quad, the four groups' codes by shift and mask. */
+static void p16_gemm_ternary(const uint8_t *b, int64_t bstride, int ns,
+                             const int8_t *a, int64_t ng, int32_t *C,
+                             int64_t ldc, bool accumulate) {
+  if (ns < 4 || ng <= 0) {
+    for (int s = 0; s < ns; s++)
+      gemm_strip(b + s * bstride, true, a, ng, C + 16 * s, ldc, accumulate);
+    return;
+  }
+  const uint32_t mask = 0x03030303u;
+  int32_t acc[TERN_CPU_MR * 64] __attribute__((aligned(64)));
+  const uint8_t *p0 = b, *p2 = b + 2 * bstride;
+  int64_t n = ng / 4;
+  __asm__ volatile("vpbroadcastd %[mk], %%zmm6\n\t"
+                   "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
+                   "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+                   "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
+                   "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+                   "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+                   "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+                   "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+                   "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+                   "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
+                   "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+                   "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
+                   "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+                   "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
+                   "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+                   "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
+                   "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+                   "vpxord %%zmm24, %%zmm24, %%zmm24\n\t"
+                   "vpxord %%zmm25, %%zmm25, %%zmm25\n\t"
+                   "vpxord %%zmm26, %%zmm26, %%zmm26\n\t"
+                   "vpxord %%zmm27, %%zmm27, %%zmm27\n\t"
+                   "vpxord %%zmm28, %%zmm28, %%zmm28\n\t"
+                   "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"
+                   "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
+                   "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
+                   "1:\n\t"
+                   "vpandd (%[p0]), %%zmm6, %%zmm0\n\t"
+                   "vpandd (%[p0],%[S]), %%zmm6, %%zmm1\n\t"
+                   "vpandd (%[p2]), %%zmm6, %%zmm2\n\t"
+                   "vpandd (%[p2],%[S]), %%zmm6, %%zmm3\n\t"
+                   "vpbroadcastd 0(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm8\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm9\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm10\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm11\n\t"
+                   "vpbroadcastd 4(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm12\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm13\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm14\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm15\n\t"
+                   "vpbroadcastd 8(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm16\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm17\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm18\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm19\n\t"
+                   "vpbroadcastd 12(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm20\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm21\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm22\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm23\n\t"
+                   "vpbroadcastd 16(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm24\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm25\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm26\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm27\n\t"
+                   "vpbroadcastd 20(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm28\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm29\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm30\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm31\n\t"
+                   "vpsrlw $2, (%[p0]), %%zmm0\n\t"
+                   "vpandd %%zmm6, %%zmm0, %%zmm0\n\t"
+                   "vpsrlw $2, (%[p0],%[S]), %%zmm1\n\t"
+                   "vpandd %%zmm6, %%zmm1, %%zmm1\n\t"
+                   "vpsrlw $2, (%[p2]), %%zmm2\n\t"
+                   "vpandd %%zmm6, %%zmm2, %%zmm2\n\t"
+                   "vpsrlw $2, (%[p2],%[S]), %%zmm3\n\t"
+                   "vpandd %%zmm6, %%zmm3, %%zmm3\n\t"
+                   "vpbroadcastd 24(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm8\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm9\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm10\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm11\n\t"
+                   "vpbroadcastd 28(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm12\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm13\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm14\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm15\n\t"
+                   "vpbroadcastd 32(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm16\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm17\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm18\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm19\n\t"
+                   "vpbroadcastd 36(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm20\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm21\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm22\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm23\n\t"
+                   "vpbroadcastd 40(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm24\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm25\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm26\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm27\n\t"
+                   "vpbroadcastd 44(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm28\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm29\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm30\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm31\n\t"
+                   "vpsrlw $4, (%[p0]), %%zmm0\n\t"
+                   "vpandd %%zmm6, %%zmm0, %%zmm0\n\t"
+                   "vpsrlw $4, (%[p0],%[S]), %%zmm1\n\t"
+                   "vpandd %%zmm6, %%zmm1, %%zmm1\n\t"
+                   "vpsrlw $4, (%[p2]), %%zmm2\n\t"
+                   "vpandd %%zmm6, %%zmm2, %%zmm2\n\t"
+                   "vpsrlw $4, (%[p2],%[S]), %%zmm3\n\t"
+                   "vpandd %%zmm6, %%zmm3, %%zmm3\n\t"
+                   "vpbroadcastd 48(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm8\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm9\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm10\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm11\n\t"
+                   "vpbroadcastd 52(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm12\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm13\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm14\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm15\n\t"
+                   "vpbroadcastd 56(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm16\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm17\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm18\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm19\n\t"
+                   "vpbroadcastd 60(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm20\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm21\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm22\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm23\n\t"
+                   "vpbroadcastd 64(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm24\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm25\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm26\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm27\n\t"
+                   "vpbroadcastd 68(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm28\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm29\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm30\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm31\n\t"
+                   "vpsrlw $6, (%[p0]), %%zmm0\n\t"
+                   "vpandd %%zmm6, %%zmm0, %%zmm0\n\t"
+                   "vpsrlw $6, (%[p0],%[S]), %%zmm1\n\t"
+                   "vpandd %%zmm6, %%zmm1, %%zmm1\n\t"
+                   "vpsrlw $6, (%[p2]), %%zmm2\n\t"
+                   "vpandd %%zmm6, %%zmm2, %%zmm2\n\t"
+                   "vpsrlw $6, (%[p2],%[S]), %%zmm3\n\t"
+                   "vpandd %%zmm6, %%zmm3, %%zmm3\n\t"
+                   "vpbroadcastd 72(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm8\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm9\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm10\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm11\n\t"
+                   "vpbroadcastd 76(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm12\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm13\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm14\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm15\n\t"
+                   "vpbroadcastd 80(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm16\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm17\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm18\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm19\n\t"
+                   "vpbroadcastd 84(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm20\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm21\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm22\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm23\n\t"
+                   "vpbroadcastd 88(%[a]), %%zmm4\n\t"
+                   "vpdpbusd %%zmm4, %%zmm0, %%zmm24\n\t"
+                   "vpdpbusd %%zmm4, %%zmm1, %%zmm25\n\t"
+                   "vpdpbusd %%zmm4, %%zmm2, %%zmm26\n\t"
+                   "vpdpbusd %%zmm4, %%zmm3, %%zmm27\n\t"
+                   "vpbroadcastd 92(%[a]), %%zmm5\n\t"
+                   "vpdpbusd %%zmm5, %%zmm0, %%zmm28\n\t"
+                   "vpdpbusd %%zmm5, %%zmm1, %%zmm29\n\t"
+                   "vpdpbusd %%zmm5, %%zmm2, %%zmm30\n\t"
+                   "vpdpbusd %%zmm5, %%zmm3, %%zmm31\n\t"
+                   "add $64, %[p0]\n\t"
+                   "add $64, %[p2]\n\t"
+                   "add $96, %[a]\n\t"
+                   "dec %[n]\n\t"
+                   "jnz 1b\n\t"
+                   "vmovdqa64 %%zmm8, 0(%[o])\n\t"
+                   "vmovdqa64 %%zmm9, 64(%[o])\n\t"
+                   "vmovdqa64 %%zmm10, 128(%[o])\n\t"
+                   "vmovdqa64 %%zmm11, 192(%[o])\n\t"
+                   "vmovdqa64 %%zmm12, 256(%[o])\n\t"
+                   "vmovdqa64 %%zmm13, 320(%[o])\n\t"
+                   "vmovdqa64 %%zmm14, 384(%[o])\n\t"
+                   "vmovdqa64 %%zmm15, 448(%[o])\n\t"
+                   "vmovdqa64 %%zmm16, 512(%[o])\n\t"
+                   "vmovdqa64 %%zmm17, 576(%[o])\n\t"
+                   "vmovdqa64 %%zmm18, 640(%[o])\n\t"
+                   "vmovdqa64 %%zmm19, 704(%[o])\n\t"
+                   "vmovdqa64 %%zmm20, 768(%[o])\n\t"
+                   "vmovdqa64 %%zmm21, 832(%[o])\n\t"
+                   "vmovdqa64 %%zmm22, 896(%[o])\n\t"
+                   "vmovdqa64 %%zmm23, 960(%[o])\n\t"
+                   "vmovdqa64 %%zmm24, 1024(%[o])\n\t"
+                   "vmovdqa64 %%zmm25, 1088(%[o])\n\t"
+                   "vmovdqa64 %%zmm26, 1152(%[o])\n\t"
+                   "vmovdqa64 %%zmm27, 1216(%[o])\n\t"
+                   "vmovdqa64 %%zmm28, 1280(%[o])\n\t"
+                   "vmovdqa64 %%zmm29, 1344(%[o])\n\t"
+                   "vmovdqa64 %%zmm30, 1408(%[o])\n\t"
+                   "vmovdqa64 %%zmm31, 1472(%[o])\n\t"
+                   : [a] "+r"(a), [p0] "+r"(p0), [p2] "+r"(p2), [n] "+r"(n)
+                   : [S] "r"(bstride), [mk] "m"(mask), [o] "r"(acc)
+                   : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+                     "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                     "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
+                     "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+                     "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",
+                     "xmm30", "xmm31");
+  tile_store(acc, C, ldc, accumulate);
+}
+
+/* -------------------------------------------------------- quantizer */
+/* The activation rule (docs/NUMERICS.md), 16 floats at a time: absmax with
+ * any NaN poisoning the row, then q = clamp(rint(x * 2^-e)); the product by
+ * a power of two and vrndscaleps (to nearest even) match rintf exactly. */
+static void quantize_row(const float *x, int64_t K, int64_t kp, int8_t *q,
+                         float *scale) {
+  __m512 mx = _mm512_setzero_ps();
+  __mmask16 nan = 0;
+  for (int64_t k = 0; k < K; k += 16) {
+    __mmask16 mk =
+        K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+    __m512 v = _mm512_maskz_loadu_ps(mk, x + k);
+    mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  int e;
+  if (nan || !tern_act_exponent(_mm512_reduce_max_ps(mx), &e)) {
+    memset(q, 0, (size_t)kp);
+    *scale = 1.0f;
+    return;
+  }
+  uint32_t ib = (uint32_t)(127 - e) << 23, sb = (uint32_t)(127 + e) << 23;
+  float inv, s;
+  memcpy(&inv, &ib, 4);
+  memcpy(&s, &sb, 4);
+  const __m512 vinv = _mm512_set1_ps(inv), hi = _mm512_set1_ps(127.0f),
+               lo = _mm512_set1_ps(-127.0f);
+  for (int64_t k = 0; k < K; k += 16) {
+    __mmask16 mk =
+        K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + k), vinv);
+    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    _mm512_mask_cvtsepi32_storeu_epi8(q + k, mk, _mm512_cvtps_epi32(v));
+  }
+  memset(q + K, 0, (size_t)(kp - K));
+  *scale = s;
+}
+
+/* --------------------------------------------------------- epilogue */
+/* tern_q_epilogue, 16 lanes: the same three roundings in the same order
+ * (vcvtdq2ps rounds to nearest like the (float) cast; + 0.0f without bias,
+ * as the reference, so -0 becomes +0). max(v, 0) is v > 0 ? v : 0 for NaN
+ * and signed zeros alike, as tern_apply_activation's ReLU. */
+static void epilogue(const int32_t *acc, int64_t n, uint32_t corr,
+                     const float *ws, float xs, const float *bias,
+                     tern_activation act, float *y) {
+  const __m512i vc = _mm512_set1_epi32((int32_t)corr);
+  const __m512 vxs = _mm512_set1_ps(xs), zero = _mm512_setzero_ps(),
+               six = _mm512_set1_ps(6.0f);
+  for (int64_t j = 0; j < n; j += 16) {
+    __mmask16 mk =
+        n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+    __m512i a = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mk, acc + j), vc);
+    __m512 v =
+        _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_maskz_loadu_ps(mk, ws + j));
+    v = _mm512_mul_ps(v, vxs);
+    v = _mm512_add_ps(v, bias ? _mm512_maskz_loadu_ps(mk, bias + j) : zero);
+    if (act == TERN_ACT_RELU)
+      v = _mm512_max_ps(v, zero);
+    else if (act == TERN_ACT_RELU6)
+      v = _mm512_min_ps(_mm512_max_ps(v, zero), six);
+    _mm512_mask_storeu_ps(y + j, mk, v);
+  }
+  if (act != TERN_ACT_NONE && act != TERN_ACT_RELU && act != TERN_ACT_RELU6)
+    for (int64_t j = 0; j < n; j++)
+      y[j] = tern_apply_activation(act, y[j]);
+}
+
+const tern_cpu_kernels tern_cpu_kernels_avx512 = {
+    .quantize_row = quantize_row,
+    .p16 = true,
+    .p16_gemv_ternary = p16_gemv_ternary,
+    .p16_gemv_u8 = p16_gemv_u8,
+    .p16_gemm_ternary = p16_gemm_ternary,
+    .p16_gemm_u8 = p16_gemm_u8,
+    .epilogue = epilogue,
+};
+
+#endif /* x86 + AVX-512 */
