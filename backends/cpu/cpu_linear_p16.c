@@ -1,7 +1,7 @@
 /* cpu_linear_p16.c — the LINEAR driver of the P16 kernel tables (AVX-512
  * VNNI): the weights were packed once into 16-channel strips
- * (cpu_kernels.h), so one activation row runs the strip GEMV and more rows
- * run 6 x 64 micro tiles straight on the strips, with only the activations
+ * (cpu_kernels.h), so a few activation rows run the strip GEMV and more
+ * rows run 6 x 64 micro tiles straight on the strips, with only the activations
  * packed (once per call). Tasks own output blocks (64 channels x GEMM_MC
  * rows), so the result does not depend on the thread count. */
 #include "cpu_kernels.h"
@@ -11,6 +11,11 @@
 #define TASK_N 64    /* output channels per task: four strips */
 #define GEMM_MC 240  /* activation rows per GEMM task (40 micro tiles) */
 #define GEMM_KC 2048 /* K per pass over a task's tiles (B block in L2) */
+/* Up to this many activation rows run as GEMVs, one row after the other
+ * (measured at 4096 x 4096 against the 6-row GEMM tiles: a ternary GEMV row
+ * costs about a quarter of a tile, an int8 row over half). */
+#define GEMV_MAX_M_TERNARY 3
+#define GEMV_MAX_M_INT8 1
 
 typedef struct p16_job {
   const tern_cpu_linear *l;
@@ -51,12 +56,15 @@ static void gemv_task(void *ctx, int64_t t) {
   int64_t n0 = t * TASK_N, n1 = n0 + TASK_N < l->N ? n0 + TASK_N : l->N;
   int32_t acc[TASK_N];
   int64_t s0 = n0 / 16, s1 = (n1 + 15) / 16;
-  /* the kernels index acc by absolute channel */
-  if (is_tern(l))
-    l->k->p16_gemv_ternary(l->w, l->kp, s0, s1, j->qx, acc - n0);
-  else
-    l->k->p16_gemv_u8(l->w, l->kp, s0, s1, j->qx, acc - n0);
-  finish_row(j, 0, n0, n1, acc);
+  /* row after row: the task's strips stay in L2 after the first */
+  for (int64_t m = 0; m < j->M; m++) {
+    /* the kernels index acc by absolute channel */
+    if (is_tern(l))
+      l->k->p16_gemv_ternary(l->w, l->kp, s0, s1, j->qx + m * l->kp, acc - n0);
+    else
+      l->k->p16_gemv_u8(l->w, l->kp, s0, s1, j->qx + m * l->kp, acc - n0);
+    finish_row(j, m, n0, n1, acc);
+  }
 }
 
 static void pack_a_task(void *ctx, int64_t s) {
@@ -122,7 +130,7 @@ tern_status tern_cpu_p16_run(const tern_cpu_linear *l, const int8_t *qx,
                .ldy = ldy,
                .tr = transpose_out};
   int64_t nchunks = (l->N + TASK_N - 1) / TASK_N;
-  if (M == 1) {
+  if (M <= (is_tern(l) ? GEMV_MAX_M_TERNARY : GEMV_MAX_M_INT8)) {
     tern_cpu_parallel_for(thread_count, nchunks, gemv_task, &j);
     return TERN_OK;
   }
