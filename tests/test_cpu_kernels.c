@@ -202,6 +202,14 @@ Test(cpu_kernels, linear_large) {
                false);
   check_linear(&r, TERN_DTYPE_I8, 20, 300, 2000, false, true, TERN_ACT_GELU,
                false);
+  /* P16 (AVX-512): GEMV rows (ternary up to 3), GEMM over several K passes
+   * (2048 each), partial strips, every epilogue activation */
+  check_linear(&r, TERN_DTYPE_TERNARY, 3, 33, 2500, false, true, TERN_ACT_SILU,
+               false);
+  check_linear(&r, TERN_DTYPE_I8, 7, 70, 4500, false, true, TERN_ACT_RELU6,
+               true);
+  check_linear(&r, TERN_DTYPE_I8, 2, 129, 6000, true, false, TERN_ACT_RELU,
+               true);
   /* K beyond the 16-block int16 widening period of the ternary GEMV */
   check_linear(&r, TERN_DTYPE_TERNARY, 2, 9, 5000, false, false, TERN_ACT_NONE,
                false);
