@@ -6,6 +6,7 @@
  * not depend on the thread count. */
 #include "cpu_kernels.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #ifdef TERN_CPU_HAVE_BLAS
@@ -22,6 +23,45 @@
 #endif
 #define GEMM_NC 64 /* output channels per GEMM task (4 strips) */
 #define GEMM_MC (TERN_CPU_MR * 40) /* batch rows per GEMM task */
+
+struct tern_cpu_scratch {
+  struct {
+    atomic_int busy;
+    void *p;
+    size_t bytes;
+  } slot[TERN_CPU_SCRATCH_SLOTS];
+};
+
+void *tern_cpu_scratch_get(const tern_cpu_linear *l, int slot, size_t bytes,
+                           bool *owned) {
+  struct tern_cpu_scratch *sc = l->scratch;
+  if (bytes == 0)
+    bytes = 64;
+  if (sc && bytes <= TERN_CPU_SCRATCH_MAX &&
+      atomic_exchange(&sc->slot[slot].busy, 1) == 0) {
+    if (sc->slot[slot].bytes < bytes) {
+      tern_free_aligned(sc->slot[slot].p);
+      sc->slot[slot].p = tern_malloc_aligned(bytes);
+      sc->slot[slot].bytes = sc->slot[slot].p ? bytes : 0;
+    }
+    if (sc->slot[slot].p) {
+      *owned = false;
+      return sc->slot[slot].p;
+    }
+    atomic_store(&sc->slot[slot].busy, 0);
+    return NULL;
+  }
+  *owned = true;
+  return tern_malloc_aligned(bytes);
+}
+
+void tern_cpu_scratch_put(const tern_cpu_linear *l, int slot, void *p,
+                          bool owned) {
+  if (owned)
+    tern_free_aligned(p);
+  else if (p)
+    atomic_store(&l->scratch->slot[slot].busy, 0);
+}
 
 static int64_t round_up(int64_t v, int64_t m) {
   return (v + m - 1) / m * m;
@@ -76,7 +116,8 @@ tern_status tern_cpu_linear_create(const tern_view *w, const float *bias,
   l->w = tern_malloc_aligned(bytes ? bytes : 64);
   l->wscale = tern_malloc(n * sizeof(float));
   l->bias = bias ? tern_malloc(n * sizeof(float)) : NULL;
-  if (!l->w || !l->wscale || (bias && !l->bias)) {
+  l->scratch = tern_calloc(1, sizeof *l->scratch);
+  if (!l->w || !l->wscale || (bias && !l->bias) || !l->scratch) {
     tern_cpu_linear_destroy(l);
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY,
                         "cpu linear: out of memory repacking %zu bytes", bytes);
@@ -113,6 +154,10 @@ void tern_cpu_linear_destroy(tern_cpu_linear *l) {
   tern_free_aligned(l->w);
   tern_free(l->wscale);
   tern_free(l->bias);
+  if (l->scratch)
+    for (int i = 0; i < TERN_CPU_SCRATCH_SLOTS; i++)
+      tern_free_aligned(l->scratch->slot[i].p);
+  tern_free(l->scratch);
   tern_free(l);
 }
 
@@ -290,8 +335,9 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
                .ldy = ldy,
                .tr = transpose_out};
   int32_t *xsum = NULL;
+  bool xsum_owned = false;
   if (l->wdtype == TERN_DTYPE_TERNARY || l->k->p16) {
-    xsum = tern_malloc((size_t)M * sizeof(int32_t));
+    xsum = tern_cpu_scratch_get(l, 1, (size_t)M * sizeof(int32_t), &xsum_owned);
     if (!xsum)
       return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
     j.xsum = xsum;
@@ -310,9 +356,11 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
     j.apanel_bytes = l->wdtype == TERN_DTYPE_TERNARY
                          ? TERN_CPU_KB * TERN_CPU_MR
                          : TERN_CPU_KB * TERN_CPU_MR * sizeof(int16_t);
-    j.apack = tern_malloc_aligned((size_t)(strips * nkb) * j.apanel_bytes);
+    bool apack_owned;
+    j.apack = tern_cpu_scratch_get(
+        l, 2, (size_t)(strips * nkb) * j.apanel_bytes, &apack_owned);
     if (!j.apack) {
-      tern_free(xsum);
+      tern_cpu_scratch_put(l, 1, xsum, xsum_owned);
       return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY,
                           "cpu linear: out of memory packing activations");
     }
@@ -320,11 +368,11 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
     j.n_nchunks = (l->N + GEMM_NC - 1) / GEMM_NC;
     int64_t n_mchunks = (j.mp + GEMM_MC - 1) / GEMM_MC;
     tern_cpu_parallel_for(thread_count, j.n_nchunks * n_mchunks, gemm_task, &j);
-    tern_free_aligned(j.apack);
+    tern_cpu_scratch_put(l, 2, j.apack, apack_owned);
     if (j.status)
       s = tern_err_set(err, j.status, "cpu linear: out of memory in GEMM");
   }
-  tern_free(xsum);
+  tern_cpu_scratch_put(l, 1, xsum, xsum_owned);
   return s;
 }
 
@@ -374,19 +422,19 @@ tern_status tern_cpu_linear_run(const tern_cpu_linear *l, const float *x,
     return TERN_OK;
   if (l->wdtype == TERN_DTYPE_F32)
     return run_f32(l, x, M, y, err);
-  int8_t *qx = tern_malloc_aligned((size_t)M * (size_t)l->kp);
-  float *xs = tern_malloc((size_t)M * sizeof(float));
-  if (!qx || !xs) {
-    tern_free_aligned(qx);
-    tern_free(xs);
+  /* qx (M rows of kp, a multiple of 256 bytes) then the M row scales */
+  size_t qbytes = (size_t)M * (size_t)l->kp;
+  bool owned;
+  int8_t *qx =
+      tern_cpu_scratch_get(l, 0, qbytes + (size_t)M * sizeof(float), &owned);
+  if (!qx)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY,
                         "cpu linear: out of memory for %lld activation rows",
                         (long long)M);
-  }
+  float *xs = (float *)(qx + qbytes);
   quantize_rows_k(l->k, x, M, l->K, l->kp, qx, xs, thread_count);
   tern_status s =
       tern_cpu_linear_run_q(l, qx, xs, M, y, l->N, false, thread_count, err);
-  tern_free_aligned(qx);
-  tern_free(xs);
+  tern_cpu_scratch_put(l, 0, qx, owned);
   return s;
 }

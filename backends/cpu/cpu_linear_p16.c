@@ -135,7 +135,8 @@ tern_status tern_cpu_p16_run(const tern_cpu_linear *l, const int8_t *qx,
     return TERN_OK;
   }
   int64_t strips = j.mp / TERN_CPU_MR;
-  int8_t *apack = tern_malloc_aligned((size_t)(j.mp * l->kp));
+  bool owned;
+  int8_t *apack = tern_cpu_scratch_get(l, 2, (size_t)(j.mp * l->kp), &owned);
   if (!apack)
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY,
                         "cpu linear: out of memory packing activations");
@@ -144,7 +145,7 @@ tern_status tern_cpu_p16_run(const tern_cpu_linear *l, const int8_t *qx,
   j.n_nchunks = nchunks;
   int64_t n_mchunks = (j.mp + GEMM_MC - 1) / GEMM_MC;
   tern_cpu_parallel_for(thread_count, nchunks * n_mchunks, gemm_task, &j);
-  tern_free_aligned(apack);
+  tern_cpu_scratch_put(l, 2, apack, owned);
   if (j.status)
     return tern_err_set(err, j.status, "cpu linear: out of memory in GEMM");
   return TERN_OK;
