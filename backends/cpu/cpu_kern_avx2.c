@@ -325,16 +325,9 @@ static void quantize_row(const float *x, int64_t K, int64_t kp, int8_t *q,
     else if (a > m)
       m = a;
   }
-  int e;
-  if (has_nan || !tern_act_exponent(m, &e)) {
-    memset(q, 0, (size_t)kp);
-    *scale = 1.0f;
+  float inv;
+  if (!tern_cpu_row_scale(has_nan, m, q, kp, &inv, scale))
     return;
-  }
-  uint32_t ib = (uint32_t)(127 - e) << 23, sb = (uint32_t)(127 + e) << 23;
-  float inv, s;
-  memcpy(&inv, &ib, 4);
-  memcpy(&s, &sb, 4);
   const __m256 vinv = _mm256_set1_ps(inv), hi = _mm256_set1_ps(127.0f),
                lo = _mm256_set1_ps(-127.0f);
   for (k = 0; k + 32 <= K; k += 32) {
@@ -358,7 +351,6 @@ static void quantize_row(const float *x, int64_t K, int64_t kp, int8_t *q,
     q[k] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
   }
   memset(q + K, 0, (size_t)(kp - K));
-  *scale = s;
 }
 
 const tern_cpu_kernels tern_cpu_kernels_avx2 = {

@@ -192,8 +192,46 @@ static void gemm_strip(const uint8_t *b, bool tern, const int8_t *a, int64_t ng,
  * accumulate (row r, strip s -> zmm8 + 4r + s), zmm0..3 hold the four
  * strips' group, and each vpdpbusd broadcasts its row's 4 activation bytes
  * from memory ({1to16}; as fast as a vpbroadcastd per row, with fewer
- * instructions);
- * strips 0/1 are addressed from p0, 2/3 from p2 (+ bstride). */
+ * instructions); strips 0/1 are addressed from p0, 2/3 from p2 (+ bstride).
+ * The displacements are assembler expressions (group offset + 4 * row). */
+#define TILE_ZERO4(a, b, c, d)                                                 \
+  "vpxord %%zmm" #a ", %%zmm" #a ", %%zmm" #a "\n\t"                           \
+  "vpxord %%zmm" #b ", %%zmm" #b ", %%zmm" #b "\n\t"                           \
+  "vpxord %%zmm" #c ", %%zmm" #c ", %%zmm" #c "\n\t"                           \
+  "vpxord %%zmm" #d ", %%zmm" #d ", %%zmm" #d "\n\t"
+#define TILE_ZERO                                                              \
+  TILE_ZERO4(8, 9, 10, 11)                                                     \
+  TILE_ZERO4(12, 13, 14, 15)                                                   \
+  TILE_ZERO4(16, 17, 18, 19) TILE_ZERO4(20, 21, 22, 23)                        \
+      TILE_ZERO4(24, 25, 26, 27) TILE_ZERO4(28, 29, 30, 31)
+#define TILE_ROW(o, r, a, b, c, d)                                             \
+  "vpdpbusd " #o "+4*" #r "(%[a])%{1to16%}, %%zmm0, %%zmm" #a "\n\t"           \
+  "vpdpbusd " #o "+4*" #r "(%[a])%{1to16%}, %%zmm1, %%zmm" #b "\n\t"           \
+  "vpdpbusd " #o "+4*" #r "(%[a])%{1to16%}, %%zmm2, %%zmm" #c "\n\t"           \
+  "vpdpbusd " #o "+4*" #r "(%[a])%{1to16%}, %%zmm3, %%zmm" #d "\n\t"
+/* one group (activation bytes at byte offset o of the A strip) */
+#define TILE_GROUP(o)                                                          \
+  TILE_ROW(o, 0, 8, 9, 10, 11)                                                 \
+  TILE_ROW(o, 1, 12, 13, 14, 15)                                               \
+  TILE_ROW(o, 2, 16, 17, 18, 19) TILE_ROW(o, 3, 20, 21, 22, 23)                \
+      TILE_ROW(o, 4, 24, 25, 26, 27) TILE_ROW(o, 5, 28, 29, 30, 31)
+#define TILE_STORE4(a, b, c, d)                                                \
+  "vmovdqa64 %%zmm" #a ", 64*" #a "-512(%[o])\n\t"                             \
+  "vmovdqa64 %%zmm" #b ", 64*" #b "-512(%[o])\n\t"                             \
+  "vmovdqa64 %%zmm" #c ", 64*" #c "-512(%[o])\n\t"                             \
+  "vmovdqa64 %%zmm" #d ", 64*" #d "-512(%[o])\n\t"
+#define TILE_STORE                                                             \
+  TILE_STORE4(8, 9, 10, 11)                                                    \
+  TILE_STORE4(12, 13, 14, 15)                                                  \
+  TILE_STORE4(16, 17, 18, 19) TILE_STORE4(20, 21, 22, 23)                      \
+      TILE_STORE4(24, 25, 26, 27) TILE_STORE4(28, 29, 30, 31)
+#define TILE_CLOBBERS                                                          \
+  "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",      \
+      "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",     \
+      "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",  \
+      "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",  \
+      "xmm31"
+
 static void p16_gemm_u8(const uint8_t *b, int64_t bstride, int ns,
                         const int8_t *a, int64_t ng, int32_t *C, int64_t ldc,
                         bool accumulate) {
@@ -205,98 +243,33 @@ static void p16_gemm_u8(const uint8_t *b, int64_t bstride, int ns,
   int32_t acc[TERN_CPU_MR * 64] __attribute__((aligned(64)));
   const uint8_t *p0 = b, *p2 = b + 2 * bstride;
   int64_t n = ng;
-  __asm__ volatile("vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
-                   "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
-                   "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
-                   "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
-                   "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
-                   "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-                   "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
-                   "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-                   "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
-                   "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-                   "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
-                   "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-                   "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
-                   "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-                   "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
-                   "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
-                   "vpxord %%zmm24, %%zmm24, %%zmm24\n\t"
-                   "vpxord %%zmm25, %%zmm25, %%zmm25\n\t"
-                   "vpxord %%zmm26, %%zmm26, %%zmm26\n\t"
-                   "vpxord %%zmm27, %%zmm27, %%zmm27\n\t"
-                   "vpxord %%zmm28, %%zmm28, %%zmm28\n\t"
-                   "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"
-                   "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
-                   "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
-                   "1:\n\t"
-                   "vmovdqa64 (%[p0]), %%zmm0\n\t"
-                   "vmovdqa64 (%[p0],%[S]), %%zmm1\n\t"
-                   "vmovdqa64 (%[p2]), %%zmm2\n\t"
-                   "vmovdqa64 (%[p2],%[S]), %%zmm3\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm0, %%zmm8\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm1, %%zmm9\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm2, %%zmm10\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm3, %%zmm11\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm0, %%zmm12\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm1, %%zmm13\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm2, %%zmm14\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm3, %%zmm15\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm0, %%zmm16\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm1, %%zmm17\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm2, %%zmm18\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm3, %%zmm19\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm0, %%zmm20\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm1, %%zmm21\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm2, %%zmm22\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm3, %%zmm23\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm0, %%zmm24\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm1, %%zmm25\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm2, %%zmm26\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm3, %%zmm27\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm0, %%zmm28\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm1, %%zmm29\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm2, %%zmm30\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm3, %%zmm31\n\t"
-                   "add $64, %[p0]\n\t"
-                   "add $64, %[p2]\n\t"
-                   "add $24, %[a]\n\t"
-                   "dec %[n]\n\t"
-                   "jnz 1b\n\t"
-                   "vmovdqa64 %%zmm8, 0(%[o])\n\t"
-                   "vmovdqa64 %%zmm9, 64(%[o])\n\t"
-                   "vmovdqa64 %%zmm10, 128(%[o])\n\t"
-                   "vmovdqa64 %%zmm11, 192(%[o])\n\t"
-                   "vmovdqa64 %%zmm12, 256(%[o])\n\t"
-                   "vmovdqa64 %%zmm13, 320(%[o])\n\t"
-                   "vmovdqa64 %%zmm14, 384(%[o])\n\t"
-                   "vmovdqa64 %%zmm15, 448(%[o])\n\t"
-                   "vmovdqa64 %%zmm16, 512(%[o])\n\t"
-                   "vmovdqa64 %%zmm17, 576(%[o])\n\t"
-                   "vmovdqa64 %%zmm18, 640(%[o])\n\t"
-                   "vmovdqa64 %%zmm19, 704(%[o])\n\t"
-                   "vmovdqa64 %%zmm20, 768(%[o])\n\t"
-                   "vmovdqa64 %%zmm21, 832(%[o])\n\t"
-                   "vmovdqa64 %%zmm22, 896(%[o])\n\t"
-                   "vmovdqa64 %%zmm23, 960(%[o])\n\t"
-                   "vmovdqa64 %%zmm24, 1024(%[o])\n\t"
-                   "vmovdqa64 %%zmm25, 1088(%[o])\n\t"
-                   "vmovdqa64 %%zmm26, 1152(%[o])\n\t"
-                   "vmovdqa64 %%zmm27, 1216(%[o])\n\t"
-                   "vmovdqa64 %%zmm28, 1280(%[o])\n\t"
-                   "vmovdqa64 %%zmm29, 1344(%[o])\n\t"
-                   "vmovdqa64 %%zmm30, 1408(%[o])\n\t"
-                   "vmovdqa64 %%zmm31, 1472(%[o])\n\t"
+  __asm__ volatile(TILE_ZERO "1:\n\t"
+                             "vmovdqa64 (%[p0]), %%zmm0\n\t"
+                             "vmovdqa64 (%[p0],%[S]), %%zmm1\n\t"
+                             "vmovdqa64 (%[p2]), %%zmm2\n\t"
+                             "vmovdqa64 (%[p2],%[S]), %%zmm3\n\t" TILE_GROUP(
+                                 0) "add $64, %[p0]\n\t"
+                                    "add $64, %[p2]\n\t"
+                                    "add $24, %[a]\n\t"
+                                    "dec %[n]\n\t"
+                                    "jnz 1b\n\t" TILE_STORE
                    : [a] "+r"(a), [p0] "+r"(p0), [p2] "+r"(p2), [n] "+r"(n)
                    : [S] "r"(bstride), [o] "r"(acc)
-                   : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
-                     "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-                     "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
-                     "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
-                     "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",
-                     "xmm30", "xmm31");
+                   : TILE_CLOBBERS);
   tile_store(acc, C, ldc, accumulate);
 }
+
+/* The codes of group s of a quad: the four strips' bytes shifted right by
+ * 2s and masked with 3 (zmm6) into zmm0..3. */
+#define TILE_CODES(s)                                                          \
+  "vpsrlw $2*" #s ", (%[p0]), %%zmm0\n\t"                                      \
+  "vpandd %%zmm6, %%zmm0, %%zmm0\n\t"                                          \
+  "vpsrlw $2*" #s ", (%[p0],%[S]), %%zmm1\n\t"                                 \
+  "vpandd %%zmm6, %%zmm1, %%zmm1\n\t"                                          \
+  "vpsrlw $2*" #s ", (%[p2]), %%zmm2\n\t"                                      \
+  "vpandd %%zmm6, %%zmm2, %%zmm2\n\t"                                          \
+  "vpsrlw $2*" #s ", (%[p2],%[S]), %%zmm3\n\t"                                 \
+  "vpandd %%zmm6, %%zmm3, %%zmm3\n\t"
 
 /* Ternary: per quad, the four groups' codes by shift and mask. */
 static void p16_gemm_ternary(const uint8_t *b, int64_t bstride, int ns,
@@ -311,193 +284,20 @@ static void p16_gemm_ternary(const uint8_t *b, int64_t bstride, int ns,
   int32_t acc[TERN_CPU_MR * 64] __attribute__((aligned(64)));
   const uint8_t *p0 = b, *p2 = b + 2 * bstride;
   int64_t n = ng / 4;
-  __asm__ volatile("vpbroadcastd %[mk], %%zmm6\n\t"
-                   "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
-                   "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
-                   "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
-                   "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
-                   "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
-                   "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-                   "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
-                   "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-                   "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
-                   "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-                   "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
-                   "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-                   "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
-                   "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-                   "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
-                   "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
-                   "vpxord %%zmm24, %%zmm24, %%zmm24\n\t"
-                   "vpxord %%zmm25, %%zmm25, %%zmm25\n\t"
-                   "vpxord %%zmm26, %%zmm26, %%zmm26\n\t"
-                   "vpxord %%zmm27, %%zmm27, %%zmm27\n\t"
-                   "vpxord %%zmm28, %%zmm28, %%zmm28\n\t"
-                   "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"
-                   "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
-                   "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
-                   "1:\n\t"
+  __asm__ volatile("vpbroadcastd %[mk], %%zmm6\n\t" TILE_ZERO "1:\n\t"
                    "vpandd (%[p0]), %%zmm6, %%zmm0\n\t"
                    "vpandd (%[p0],%[S]), %%zmm6, %%zmm1\n\t"
                    "vpandd (%[p2]), %%zmm6, %%zmm2\n\t"
-                   "vpandd (%[p2],%[S]), %%zmm6, %%zmm3\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm0, %%zmm8\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm1, %%zmm9\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm2, %%zmm10\n\t"
-                   "vpdpbusd 0(%[a])%{1to16%}, %%zmm3, %%zmm11\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm0, %%zmm12\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm1, %%zmm13\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm2, %%zmm14\n\t"
-                   "vpdpbusd 4(%[a])%{1to16%}, %%zmm3, %%zmm15\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm0, %%zmm16\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm1, %%zmm17\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm2, %%zmm18\n\t"
-                   "vpdpbusd 8(%[a])%{1to16%}, %%zmm3, %%zmm19\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm0, %%zmm20\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm1, %%zmm21\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm2, %%zmm22\n\t"
-                   "vpdpbusd 12(%[a])%{1to16%}, %%zmm3, %%zmm23\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm0, %%zmm24\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm1, %%zmm25\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm2, %%zmm26\n\t"
-                   "vpdpbusd 16(%[a])%{1to16%}, %%zmm3, %%zmm27\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm0, %%zmm28\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm1, %%zmm29\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm2, %%zmm30\n\t"
-                   "vpdpbusd 20(%[a])%{1to16%}, %%zmm3, %%zmm31\n\t"
-                   "vpsrlw $2, (%[p0]), %%zmm0\n\t"
-                   "vpandd %%zmm6, %%zmm0, %%zmm0\n\t"
-                   "vpsrlw $2, (%[p0],%[S]), %%zmm1\n\t"
-                   "vpandd %%zmm6, %%zmm1, %%zmm1\n\t"
-                   "vpsrlw $2, (%[p2]), %%zmm2\n\t"
-                   "vpandd %%zmm6, %%zmm2, %%zmm2\n\t"
-                   "vpsrlw $2, (%[p2],%[S]), %%zmm3\n\t"
-                   "vpandd %%zmm6, %%zmm3, %%zmm3\n\t"
-                   "vpdpbusd 24(%[a])%{1to16%}, %%zmm0, %%zmm8\n\t"
-                   "vpdpbusd 24(%[a])%{1to16%}, %%zmm1, %%zmm9\n\t"
-                   "vpdpbusd 24(%[a])%{1to16%}, %%zmm2, %%zmm10\n\t"
-                   "vpdpbusd 24(%[a])%{1to16%}, %%zmm3, %%zmm11\n\t"
-                   "vpdpbusd 28(%[a])%{1to16%}, %%zmm0, %%zmm12\n\t"
-                   "vpdpbusd 28(%[a])%{1to16%}, %%zmm1, %%zmm13\n\t"
-                   "vpdpbusd 28(%[a])%{1to16%}, %%zmm2, %%zmm14\n\t"
-                   "vpdpbusd 28(%[a])%{1to16%}, %%zmm3, %%zmm15\n\t"
-                   "vpdpbusd 32(%[a])%{1to16%}, %%zmm0, %%zmm16\n\t"
-                   "vpdpbusd 32(%[a])%{1to16%}, %%zmm1, %%zmm17\n\t"
-                   "vpdpbusd 32(%[a])%{1to16%}, %%zmm2, %%zmm18\n\t"
-                   "vpdpbusd 32(%[a])%{1to16%}, %%zmm3, %%zmm19\n\t"
-                   "vpdpbusd 36(%[a])%{1to16%}, %%zmm0, %%zmm20\n\t"
-                   "vpdpbusd 36(%[a])%{1to16%}, %%zmm1, %%zmm21\n\t"
-                   "vpdpbusd 36(%[a])%{1to16%}, %%zmm2, %%zmm22\n\t"
-                   "vpdpbusd 36(%[a])%{1to16%}, %%zmm3, %%zmm23\n\t"
-                   "vpdpbusd 40(%[a])%{1to16%}, %%zmm0, %%zmm24\n\t"
-                   "vpdpbusd 40(%[a])%{1to16%}, %%zmm1, %%zmm25\n\t"
-                   "vpdpbusd 40(%[a])%{1to16%}, %%zmm2, %%zmm26\n\t"
-                   "vpdpbusd 40(%[a])%{1to16%}, %%zmm3, %%zmm27\n\t"
-                   "vpdpbusd 44(%[a])%{1to16%}, %%zmm0, %%zmm28\n\t"
-                   "vpdpbusd 44(%[a])%{1to16%}, %%zmm1, %%zmm29\n\t"
-                   "vpdpbusd 44(%[a])%{1to16%}, %%zmm2, %%zmm30\n\t"
-                   "vpdpbusd 44(%[a])%{1to16%}, %%zmm3, %%zmm31\n\t"
-                   "vpsrlw $4, (%[p0]), %%zmm0\n\t"
-                   "vpandd %%zmm6, %%zmm0, %%zmm0\n\t"
-                   "vpsrlw $4, (%[p0],%[S]), %%zmm1\n\t"
-                   "vpandd %%zmm6, %%zmm1, %%zmm1\n\t"
-                   "vpsrlw $4, (%[p2]), %%zmm2\n\t"
-                   "vpandd %%zmm6, %%zmm2, %%zmm2\n\t"
-                   "vpsrlw $4, (%[p2],%[S]), %%zmm3\n\t"
-                   "vpandd %%zmm6, %%zmm3, %%zmm3\n\t"
-                   "vpdpbusd 48(%[a])%{1to16%}, %%zmm0, %%zmm8\n\t"
-                   "vpdpbusd 48(%[a])%{1to16%}, %%zmm1, %%zmm9\n\t"
-                   "vpdpbusd 48(%[a])%{1to16%}, %%zmm2, %%zmm10\n\t"
-                   "vpdpbusd 48(%[a])%{1to16%}, %%zmm3, %%zmm11\n\t"
-                   "vpdpbusd 52(%[a])%{1to16%}, %%zmm0, %%zmm12\n\t"
-                   "vpdpbusd 52(%[a])%{1to16%}, %%zmm1, %%zmm13\n\t"
-                   "vpdpbusd 52(%[a])%{1to16%}, %%zmm2, %%zmm14\n\t"
-                   "vpdpbusd 52(%[a])%{1to16%}, %%zmm3, %%zmm15\n\t"
-                   "vpdpbusd 56(%[a])%{1to16%}, %%zmm0, %%zmm16\n\t"
-                   "vpdpbusd 56(%[a])%{1to16%}, %%zmm1, %%zmm17\n\t"
-                   "vpdpbusd 56(%[a])%{1to16%}, %%zmm2, %%zmm18\n\t"
-                   "vpdpbusd 56(%[a])%{1to16%}, %%zmm3, %%zmm19\n\t"
-                   "vpdpbusd 60(%[a])%{1to16%}, %%zmm0, %%zmm20\n\t"
-                   "vpdpbusd 60(%[a])%{1to16%}, %%zmm1, %%zmm21\n\t"
-                   "vpdpbusd 60(%[a])%{1to16%}, %%zmm2, %%zmm22\n\t"
-                   "vpdpbusd 60(%[a])%{1to16%}, %%zmm3, %%zmm23\n\t"
-                   "vpdpbusd 64(%[a])%{1to16%}, %%zmm0, %%zmm24\n\t"
-                   "vpdpbusd 64(%[a])%{1to16%}, %%zmm1, %%zmm25\n\t"
-                   "vpdpbusd 64(%[a])%{1to16%}, %%zmm2, %%zmm26\n\t"
-                   "vpdpbusd 64(%[a])%{1to16%}, %%zmm3, %%zmm27\n\t"
-                   "vpdpbusd 68(%[a])%{1to16%}, %%zmm0, %%zmm28\n\t"
-                   "vpdpbusd 68(%[a])%{1to16%}, %%zmm1, %%zmm29\n\t"
-                   "vpdpbusd 68(%[a])%{1to16%}, %%zmm2, %%zmm30\n\t"
-                   "vpdpbusd 68(%[a])%{1to16%}, %%zmm3, %%zmm31\n\t"
-                   "vpsrlw $6, (%[p0]), %%zmm0\n\t"
-                   "vpandd %%zmm6, %%zmm0, %%zmm0\n\t"
-                   "vpsrlw $6, (%[p0],%[S]), %%zmm1\n\t"
-                   "vpandd %%zmm6, %%zmm1, %%zmm1\n\t"
-                   "vpsrlw $6, (%[p2]), %%zmm2\n\t"
-                   "vpandd %%zmm6, %%zmm2, %%zmm2\n\t"
-                   "vpsrlw $6, (%[p2],%[S]), %%zmm3\n\t"
-                   "vpandd %%zmm6, %%zmm3, %%zmm3\n\t"
-                   "vpdpbusd 72(%[a])%{1to16%}, %%zmm0, %%zmm8\n\t"
-                   "vpdpbusd 72(%[a])%{1to16%}, %%zmm1, %%zmm9\n\t"
-                   "vpdpbusd 72(%[a])%{1to16%}, %%zmm2, %%zmm10\n\t"
-                   "vpdpbusd 72(%[a])%{1to16%}, %%zmm3, %%zmm11\n\t"
-                   "vpdpbusd 76(%[a])%{1to16%}, %%zmm0, %%zmm12\n\t"
-                   "vpdpbusd 76(%[a])%{1to16%}, %%zmm1, %%zmm13\n\t"
-                   "vpdpbusd 76(%[a])%{1to16%}, %%zmm2, %%zmm14\n\t"
-                   "vpdpbusd 76(%[a])%{1to16%}, %%zmm3, %%zmm15\n\t"
-                   "vpdpbusd 80(%[a])%{1to16%}, %%zmm0, %%zmm16\n\t"
-                   "vpdpbusd 80(%[a])%{1to16%}, %%zmm1, %%zmm17\n\t"
-                   "vpdpbusd 80(%[a])%{1to16%}, %%zmm2, %%zmm18\n\t"
-                   "vpdpbusd 80(%[a])%{1to16%}, %%zmm3, %%zmm19\n\t"
-                   "vpdpbusd 84(%[a])%{1to16%}, %%zmm0, %%zmm20\n\t"
-                   "vpdpbusd 84(%[a])%{1to16%}, %%zmm1, %%zmm21\n\t"
-                   "vpdpbusd 84(%[a])%{1to16%}, %%zmm2, %%zmm22\n\t"
-                   "vpdpbusd 84(%[a])%{1to16%}, %%zmm3, %%zmm23\n\t"
-                   "vpdpbusd 88(%[a])%{1to16%}, %%zmm0, %%zmm24\n\t"
-                   "vpdpbusd 88(%[a])%{1to16%}, %%zmm1, %%zmm25\n\t"
-                   "vpdpbusd 88(%[a])%{1to16%}, %%zmm2, %%zmm26\n\t"
-                   "vpdpbusd 88(%[a])%{1to16%}, %%zmm3, %%zmm27\n\t"
-                   "vpdpbusd 92(%[a])%{1to16%}, %%zmm0, %%zmm28\n\t"
-                   "vpdpbusd 92(%[a])%{1to16%}, %%zmm1, %%zmm29\n\t"
-                   "vpdpbusd 92(%[a])%{1to16%}, %%zmm2, %%zmm30\n\t"
-                   "vpdpbusd 92(%[a])%{1to16%}, %%zmm3, %%zmm31\n\t"
-                   "add $64, %[p0]\n\t"
-                   "add $64, %[p2]\n\t"
-                   "add $96, %[a]\n\t"
-                   "dec %[n]\n\t"
-                   "jnz 1b\n\t"
-                   "vmovdqa64 %%zmm8, 0(%[o])\n\t"
-                   "vmovdqa64 %%zmm9, 64(%[o])\n\t"
-                   "vmovdqa64 %%zmm10, 128(%[o])\n\t"
-                   "vmovdqa64 %%zmm11, 192(%[o])\n\t"
-                   "vmovdqa64 %%zmm12, 256(%[o])\n\t"
-                   "vmovdqa64 %%zmm13, 320(%[o])\n\t"
-                   "vmovdqa64 %%zmm14, 384(%[o])\n\t"
-                   "vmovdqa64 %%zmm15, 448(%[o])\n\t"
-                   "vmovdqa64 %%zmm16, 512(%[o])\n\t"
-                   "vmovdqa64 %%zmm17, 576(%[o])\n\t"
-                   "vmovdqa64 %%zmm18, 640(%[o])\n\t"
-                   "vmovdqa64 %%zmm19, 704(%[o])\n\t"
-                   "vmovdqa64 %%zmm20, 768(%[o])\n\t"
-                   "vmovdqa64 %%zmm21, 832(%[o])\n\t"
-                   "vmovdqa64 %%zmm22, 896(%[o])\n\t"
-                   "vmovdqa64 %%zmm23, 960(%[o])\n\t"
-                   "vmovdqa64 %%zmm24, 1024(%[o])\n\t"
-                   "vmovdqa64 %%zmm25, 1088(%[o])\n\t"
-                   "vmovdqa64 %%zmm26, 1152(%[o])\n\t"
-                   "vmovdqa64 %%zmm27, 1216(%[o])\n\t"
-                   "vmovdqa64 %%zmm28, 1280(%[o])\n\t"
-                   "vmovdqa64 %%zmm29, 1344(%[o])\n\t"
-                   "vmovdqa64 %%zmm30, 1408(%[o])\n\t"
-                   "vmovdqa64 %%zmm31, 1472(%[o])\n\t"
+                   "vpandd (%[p2],%[S]), %%zmm6, %%zmm3\n\t" TILE_GROUP(0)
+                       TILE_CODES(1) TILE_GROUP(24) TILE_CODES(2) TILE_GROUP(48)
+                           TILE_CODES(3) TILE_GROUP(72) "add $64, %[p0]\n\t"
+                                                        "add $64, %[p2]\n\t"
+                                                        "add $96, %[a]\n\t"
+                                                        "dec %[n]\n\t"
+                                                        "jnz 1b\n\t" TILE_STORE
                    : [a] "+r"(a), [p0] "+r"(p0), [p2] "+r"(p2), [n] "+r"(n)
                    : [S] "r"(bstride), [mk] "m"(mask), [o] "r"(acc)
-                   : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
-                     "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-                     "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
-                     "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
-                     "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",
-                     "xmm30", "xmm31");
+                   : TILE_CLOBBERS);
   tile_store(acc, C, ldc, accumulate);
 }
 
@@ -516,16 +316,9 @@ static void quantize_row(const float *x, int64_t K, int64_t kp, int8_t *q,
     mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
     nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   }
-  int e;
-  if (nan || !tern_act_exponent(_mm512_reduce_max_ps(mx), &e)) {
-    memset(q, 0, (size_t)kp);
-    *scale = 1.0f;
+  float inv;
+  if (!tern_cpu_row_scale(nan, _mm512_reduce_max_ps(mx), q, kp, &inv, scale))
     return;
-  }
-  uint32_t ib = (uint32_t)(127 - e) << 23, sb = (uint32_t)(127 + e) << 23;
-  float inv, s;
-  memcpy(&inv, &ib, 4);
-  memcpy(&s, &sb, 4);
   const __m512 vinv = _mm512_set1_ps(inv), hi = _mm512_set1_ps(127.0f),
                lo = _mm512_set1_ps(-127.0f);
   for (int64_t k = 0; k < K; k += 16) {
@@ -537,7 +330,6 @@ static void quantize_row(const float *x, int64_t K, int64_t kp, int8_t *q,
     _mm512_mask_cvtsepi32_storeu_epi8(q + k, mk, _mm512_cvtps_epi32(v));
   }
   memset(q + K, 0, (size_t)(kp - K));
-  *scale = s;
 }
 
 /* --------------------------------------------------------- epilogue */

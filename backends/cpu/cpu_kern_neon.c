@@ -226,16 +226,9 @@ void tern_cpu_neon_quantize_row(const float *x, int64_t K, int64_t kp,
     else if (a > m)
       m = a;
   }
-  int e;
-  if (has_nan || !tern_act_exponent(m, &e)) {
-    memset(q, 0, (size_t)kp);
-    *scale = 1.0f;
+  float inv;
+  if (!tern_cpu_row_scale(has_nan, m, q, kp, &inv, scale))
     return;
-  }
-  uint32_t ib = (uint32_t)(127 - e) << 23, sb = (uint32_t)(127 + e) << 23;
-  float inv, s;
-  memcpy(&inv, &ib, 4);
-  memcpy(&s, &sb, 4);
   const float32x4_t vinv = vdupq_n_f32(inv);
   const int8x16_t lo = vdupq_n_s8(-127), hi = vdupq_n_s8(127);
   for (k = 0; k + 16 <= K; k += 16) {
@@ -252,7 +245,6 @@ void tern_cpu_neon_quantize_row(const float *x, int64_t K, int64_t kp,
     q[k] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
   }
   memset(q + K, 0, (size_t)(kp - K));
-  *scale = s;
 }
 
 const tern_cpu_kernels tern_cpu_kernels_neon = {

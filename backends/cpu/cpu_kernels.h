@@ -32,6 +32,8 @@
 
 #include "tern_internal.h"
 
+#include <string.h>
+
 #define TERN_CPU_KB 256 /* K block of the GEMM panels and of padding */
 #define TERN_CPU_MR 6   /* activation rows per GEMM micro tile */
 #define TERN_CPU_NR 16  /* output channels per GEMM micro tile */
@@ -152,6 +154,24 @@ typedef struct tern_cpu_kernels {
                    const float *ws, float xs, const float *bias,
                    tern_activation act, float *y);
 } tern_cpu_kernels;
+
+/* The step of the activation rule between the absmax and the rounding, for
+ * the vectorised quantizers: a row with a NaN, or whose absmax
+ * tern_act_exponent rejects, becomes kp zeros with scale 1 (false);
+ * otherwise *inv = 2^-e and *scale = 2^e, both exact (true). */
+static inline bool tern_cpu_row_scale(bool has_nan, float absmax, int8_t *q,
+                                      int64_t kp, float *inv, float *scale) {
+  int e;
+  if (has_nan || !tern_act_exponent(absmax, &e)) {
+    memset(q, 0, (size_t)kp);
+    *scale = 1.0f;
+    return false;
+  }
+  uint32_t ib = (uint32_t)(127 - e) << 23, sb = (uint32_t)(127 + e) << 23;
+  memcpy(inv, &ib, 4);
+  memcpy(scale, &sb, 4);
+  return true;
+}
 
 /* NULL when the ISA is not compiled in. */
 const tern_cpu_kernels *tern_cpu_kernels_get(tern_cpu_isa isa);
