@@ -435,6 +435,11 @@ Test(conv2d, errors) {
   p = P0();
   p.dilation[0] = 3; /* dilated kernel 7 > 5 */
   expect_fail(TERN_OP_CONV2D, &p, in, 2, TERN_ERR_SHAPE);
+  memcpy(bad, in, sizeof in);
+  p.dilation[0] = INT32_MAX; /* dilation * (KH - 1) past int64 */
+  bad[1].shape[2] = (int64_t)1 << 40;
+  expect_fail(TERN_OP_CONV2D, &p, bad, 2, TERN_ERR_SHAPE);
+  p = P0();
   p = P0();
   p.activation = 99;
   expect_fail(TERN_OP_CONV2D, &p, in, 2, TERN_ERR_INVALID_ARGUMENT);

@@ -68,6 +68,12 @@ static tern_status conv_geometry(const tern_op_params *p, const tern_view *x,
   if (g->KH < 1 || g->KW < 1 || g->OC < 1)
     return tern_err_set(err, TERN_ERR_SHAPE,
                         "conv2d: weight %s has an empty kernel", b);
+  if (g->KH - 1 > (INT64_MAX / 4) / g->dh ||
+      g->KW - 1 > (INT64_MAX / 4) / g->dw)
+    return tern_err_set(err, TERN_ERR_SHAPE,
+                        "conv2d: dilation (%lld, %lld) times kernel %s "
+                        "overflows",
+                        (long long)g->dh, (long long)g->dw, b);
   int64_t eh = g->dh * (g->KH - 1) + 1, ew = g->dw * (g->KW - 1) + 1;
   if (g->H + 2 * g->ph < eh || g->W + 2 * g->pw < ew)
     return tern_err_set(err, TERN_ERR_SHAPE,
