@@ -210,6 +210,9 @@ Test(cpu_kernels, linear_large) {
                true);
   check_linear(&r, TERN_DTYPE_I8, 2, 129, 6000, true, false, TERN_ACT_RELU,
                true);
+  check_linear(&r, TERN_DTYPE_I8, 4, 67, 300, false, true, TERN_ACT_NONE, true);
+  check_linear(&r, TERN_DTYPE_TERNARY, 4, 67, 300, false, true, TERN_ACT_GELU,
+               false);
   /* K beyond the 16-block int16 widening period of the ternary GEMV */
   check_linear(&r, TERN_DTYPE_TERNARY, 2, 9, 5000, false, false, TERN_ACT_NONE,
                false);

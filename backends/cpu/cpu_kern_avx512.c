@@ -32,8 +32,8 @@ INLINE __m512i bcast4(const int8_t *p) {
 }
 
 /* ------------------------------------------------------------- GEMV */
-static void p16_gemv_u8(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
-                        const int8_t *x, int32_t *acc) {
+static void gemv_u8_1(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
+                      const int8_t *x, int32_t *acc) {
   const int64_t S = kp * 16, ng = kp / 4;
   int64_t t = t0;
   for (; t + 4 <= t1; t += 4) {
@@ -91,8 +91,8 @@ INLINE __m512i quad_sum(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
       _mm512_add_epi32(_mm512_srai_epi32(a2, 4), _mm512_srai_epi32(a3, 6)));
 }
 
-static void p16_gemv_ternary(const uint8_t *w, int64_t kp, int64_t t0,
-                             int64_t t1, const int8_t *x, int32_t *acc) {
+static void gemv_ternary_1(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
+                           const int8_t *x, int32_t *acc) {
   const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0c),
                 m2 = _mm512_set1_epi8(0x30), m3 = _mm512_set1_epi8((char)0xc0);
   const int64_t S = kp * 4, nq = kp / 16;
@@ -135,6 +135,89 @@ static void p16_gemv_ternary(const uint8_t *w, int64_t kp, int64_t t0,
   }
 }
 #undef TERN_QUAD
+
+/* MB = 2..4 activation rows on NS = 1..4 strips in one pass over the
+ * weights: NS x MB accumulators (one strip load serves every row). Ternary
+ * shifts and masks each quad byte per group (the codes themselves: one
+ * accumulator per row and strip). */
+INLINE void gemv_rows(const uint8_t *w, int64_t kp, int64_t t, const int NS,
+                      const bool tern, const int8_t *x, const int MB,
+                      int32_t *acc, int64_t ldacc) {
+  const __m512i m3 = _mm512_set1_epi8(3);
+  const int64_t S = tern ? kp * 4 : kp * 16, ng = kp / 4;
+  const uint8_t *p = w + t * S;
+  __m512i a[4][4];
+  for (int st = 0; st < NS; st++)
+    for (int m = 0; m < MB; m++)
+      a[st][m] = _mm512_setzero_si512();
+  for (int64_t g = 0; g < ng; g++) {
+    __m512i xb[4];
+    for (int m = 0; m < MB; m++)
+      xb[m] = bcast4(x + m * kp + 4 * g);
+    for (int st = 0; st < NS; st++) {
+      __m512i bv;
+      if (tern)
+        bv = _mm512_and_si512(
+            _mm512_srli_epi16(_mm512_load_si512(p + st * S + (g / 4) * 64),
+                              (unsigned)(2 * (g % 4))),
+            m3);
+      else
+        bv = _mm512_load_si512(p + st * S + g * 64);
+      for (int m = 0; m < MB; m++)
+        a[st][m] = _mm512_dpbusd_epi32(a[st][m], bv, xb[m]);
+    }
+  }
+  for (int st = 0; st < NS; st++)
+    for (int m = 0; m < MB; m++)
+      _mm512_storeu_si512(acc + m * ldacc + 16 * (t + st), a[st][m]);
+}
+
+#define GEMV_ROWS_MB(NS, tern, MB)                                             \
+  gemv_rows(w, kp, t, NS, tern, x, MB, acc, ldacc)
+#define GEMV_ROWS_NS(NS, tern)                                                 \
+  do {                                                                         \
+    if (mb == 2)                                                               \
+      GEMV_ROWS_MB(NS, tern, 2);                                               \
+    else if (mb == 3)                                                          \
+      GEMV_ROWS_MB(NS, tern, 3);                                               \
+    else                                                                       \
+      GEMV_ROWS_MB(NS, tern, 4);                                               \
+  } while (0)
+
+static void gemv_rows_any(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
+                          const bool tern, const int8_t *x, int mb,
+                          int32_t *acc, int64_t ldacc) {
+  int64_t t = t0;
+  for (; t + 4 <= t1; t += 4)
+    if (tern)
+      GEMV_ROWS_NS(4, true);
+    else
+      GEMV_ROWS_NS(4, false);
+  for (; t < t1; t++)
+    if (tern)
+      GEMV_ROWS_NS(1, true);
+    else
+      GEMV_ROWS_NS(1, false);
+}
+#undef GEMV_ROWS_NS
+#undef GEMV_ROWS_MB
+
+static void p16_gemv_u8(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
+                        const int8_t *x, int mb, int32_t *acc, int64_t ldacc) {
+  if (mb == 1)
+    gemv_u8_1(w, kp, t0, t1, x, acc);
+  else
+    gemv_rows_any(w, kp, t0, t1, false, x, mb, acc, ldacc);
+}
+
+static void p16_gemv_ternary(const uint8_t *w, int64_t kp, int64_t t0,
+                             int64_t t1, const int8_t *x, int mb, int32_t *acc,
+                             int64_t ldacc) {
+  if (mb == 1)
+    gemv_ternary_1(w, kp, t0, t1, x, acc);
+  else
+    gemv_rows_any(w, kp, t0, t1, true, x, mb, acc, ldacc);
+}
 
 /* ------------------------------------------------------------- GEMM */
 #if TERN_CPU_MR != 6
@@ -202,8 +285,9 @@ static void gemm_strip(const uint8_t *b, bool tern, const int8_t *a, int64_t ng,
 #define TILE_ZERO                                                              \
   TILE_ZERO4(8, 9, 10, 11)                                                     \
   TILE_ZERO4(12, 13, 14, 15)                                                   \
-  TILE_ZERO4(16, 17, 18, 19) TILE_ZERO4(20, 21, 22, 23)                        \
-      TILE_ZERO4(24, 25, 26, 27) TILE_ZERO4(28, 29, 30, 31)
+  TILE_ZERO4(16, 17, 18, 19)                                                   \
+  TILE_ZERO4(20, 21, 22, 23)                                                   \
+  TILE_ZERO4(24, 25, 26, 27) TILE_ZERO4(28, 29, 30, 31)
 #define TILE_ROW(o, r, a, b, c, d)                                             \
   "vpdpbusd " #o "+4*" #r "(%[a])%{1to16%}, %%zmm0, %%zmm" #a "\n\t"           \
   "vpdpbusd " #o "+4*" #r "(%[a])%{1to16%}, %%zmm1, %%zmm" #b "\n\t"           \
@@ -213,8 +297,9 @@ static void gemm_strip(const uint8_t *b, bool tern, const int8_t *a, int64_t ng,
 #define TILE_GROUP(o)                                                          \
   TILE_ROW(o, 0, 8, 9, 10, 11)                                                 \
   TILE_ROW(o, 1, 12, 13, 14, 15)                                               \
-  TILE_ROW(o, 2, 16, 17, 18, 19) TILE_ROW(o, 3, 20, 21, 22, 23)                \
-      TILE_ROW(o, 4, 24, 25, 26, 27) TILE_ROW(o, 5, 28, 29, 30, 31)
+  TILE_ROW(o, 2, 16, 17, 18, 19)                                               \
+  TILE_ROW(o, 3, 20, 21, 22, 23)                                               \
+  TILE_ROW(o, 4, 24, 25, 26, 27) TILE_ROW(o, 5, 28, 29, 30, 31)
 #define TILE_STORE4(a, b, c, d)                                                \
   "vmovdqa64 %%zmm" #a ", 64*" #a "-512(%[o])\n\t"                             \
   "vmovdqa64 %%zmm" #b ", 64*" #b "-512(%[o])\n\t"                             \
@@ -223,8 +308,9 @@ static void gemm_strip(const uint8_t *b, bool tern, const int8_t *a, int64_t ng,
 #define TILE_STORE                                                             \
   TILE_STORE4(8, 9, 10, 11)                                                    \
   TILE_STORE4(12, 13, 14, 15)                                                  \
-  TILE_STORE4(16, 17, 18, 19) TILE_STORE4(20, 21, 22, 23)                      \
-      TILE_STORE4(24, 25, 26, 27) TILE_STORE4(28, 29, 30, 31)
+  TILE_STORE4(16, 17, 18, 19)                                                  \
+  TILE_STORE4(20, 21, 22, 23)                                                  \
+  TILE_STORE4(24, 25, 26, 27) TILE_STORE4(28, 29, 30, 31)
 #define TILE_CLOBBERS                                                          \
   "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",      \
       "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",     \

@@ -130,17 +130,18 @@ typedef struct tern_cpu_kernels {
    * these run on the P16 strips; both give dot(c, x) with c = q + 1
    * (ternary) or w + 128 (int8), the caller subtracting 1 or 128 times
    * sum(x).
-   * p16_gemv_*: one activation row x against strips [t0, t1):
-   *   acc[16 t + c] (absolute channel index).
+   * p16_gemv_*: mb (1..4) activation rows x (stride kp) against strips
+   *   [t0, t1): acc[m * ldacc + 16 t + c] (absolute channel index).
    * p16_gemm_*: an MR x 16*ns tile (ns = 1..4 strips, bstride bytes apart)
    *   over ng groups of 4 k (ng a multiple of 4); b is the strips' first
    *   group, a the A strip's ([groups][MR][4]); C[r * ldc + j] is
    *   overwritten (accumulate false) or added to. */
   bool p16;
   void (*p16_gemv_ternary)(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
-                           const int8_t *x, int32_t *acc);
+                           const int8_t *x, int mb, int32_t *acc,
+                           int64_t ldacc);
   void (*p16_gemv_u8)(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
-                      const int8_t *x, int32_t *acc);
+                      const int8_t *x, int mb, int32_t *acc, int64_t ldacc);
   void (*p16_gemm_ternary)(const uint8_t *b, int64_t bstride, int ns,
                            const int8_t *a, int64_t ng, int32_t *C, int64_t ldc,
                            bool accumulate);

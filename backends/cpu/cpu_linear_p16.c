@@ -1,6 +1,7 @@
 /* cpu_linear_p16.c — the LINEAR driver of the P16 kernel tables (AVX-512
  * VNNI): the weights were packed once into 16-channel strips
- * (cpu_kernels.h), so a few activation rows run the strip GEMV and more
+ * (cpu_kernels.h), so up to four activation rows run the strip GEMV (one
+ * pass over the weights) and more
  * rows run 6 x 64 micro tiles straight on the strips, with only the activations
  * packed (once per call). Tasks own output blocks (64 channels x GEMM_MC
  * rows), so the result does not depend on the thread count. */
@@ -11,11 +12,11 @@
 #define TASK_N 64    /* output channels per task: four strips */
 #define GEMM_MC 240  /* activation rows per GEMM task (40 micro tiles) */
 #define GEMM_KC 2048 /* K per pass over a task's tiles (B block in L2) */
-/* Up to this many activation rows run as GEMVs, one row after the other
- * (measured at 4096 x 4096 against the 6-row GEMM tiles: a ternary GEMV row
- * costs about a quarter of a tile, an int8 row over half). */
-#define GEMV_MAX_M_TERNARY 3
-#define GEMV_MAX_M_INT8 1
+/* Rows per GEMV pass (the kernels' limit), and the batch up to which the
+ * GEMV beats the 6-row GEMM tiles (measured at 4096 x 4096). */
+#define GEMV_MAX_M 4
+#define GEMV_BATCH_MAX_TERNARY 4
+#define GEMV_BATCH_MAX_INT8 4
 
 typedef struct p16_job {
   const tern_cpu_linear *l;
@@ -54,16 +55,19 @@ static void gemv_task(void *ctx, int64_t t) {
   p16_job *j = ctx;
   const tern_cpu_linear *l = j->l;
   int64_t n0 = t * TASK_N, n1 = n0 + TASK_N < l->N ? n0 + TASK_N : l->N;
-  int32_t acc[TASK_N];
+  int32_t acc[GEMV_MAX_M * TASK_N];
   int64_t s0 = n0 / 16, s1 = (n1 + 15) / 16;
-  /* row after row: the task's strips stay in L2 after the first */
-  for (int64_t m = 0; m < j->M; m++) {
-    /* the kernels index acc by absolute channel */
+  /* up to GEMV_MAX_M rows per pass over the task's strips; the kernels
+   * index acc by absolute channel */
+  for (int64_t m0 = 0; m0 < j->M; m0 += GEMV_MAX_M) {
+    int mb = (int)(j->M - m0 < GEMV_MAX_M ? j->M - m0 : GEMV_MAX_M);
+    const int8_t *x = j->qx + m0 * l->kp;
     if (is_tern(l))
-      l->k->p16_gemv_ternary(l->w, l->kp, s0, s1, j->qx + m * l->kp, acc - n0);
+      l->k->p16_gemv_ternary(l->w, l->kp, s0, s1, x, mb, acc - n0, TASK_N);
     else
-      l->k->p16_gemv_u8(l->w, l->kp, s0, s1, j->qx + m * l->kp, acc - n0);
-    finish_row(j, m, n0, n1, acc);
+      l->k->p16_gemv_u8(l->w, l->kp, s0, s1, x, mb, acc - n0, TASK_N);
+    for (int m = 0; m < mb; m++)
+      finish_row(j, m0 + m, n0, n1, acc + m * TASK_N);
   }
 }
 
@@ -130,7 +134,7 @@ tern_status tern_cpu_p16_run(const tern_cpu_linear *l, const int8_t *qx,
                .ldy = ldy,
                .tr = transpose_out};
   int64_t nchunks = (l->N + TASK_N - 1) / TASK_N;
-  if (M <= (is_tern(l) ? GEMV_MAX_M_TERNARY : GEMV_MAX_M_INT8)) {
+  if (M <= (is_tern(l) ? GEMV_BATCH_MAX_TERNARY : GEMV_BATCH_MAX_INT8)) {
     tern_cpu_parallel_for(thread_count, nchunks, gemv_task, &j);
     return TERN_OK;
   }
