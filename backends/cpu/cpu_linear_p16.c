@@ -1,10 +1,10 @@
 /* cpu_linear_p16.c — the LINEAR driver of the P16 kernel tables (AVX-512
  * VNNI): the weights were packed once into 16-channel strips
  * (cpu_kernels.h), so up to four activation rows run the strip GEMV (one
- * pass over the weights) and more
- * rows run 6 x 64 micro tiles straight on the strips, with only the activations
- * packed (once per call). Tasks own output blocks (64 channels x GEMM_MC
- * rows), so the result does not depend on the thread count. */
+ * pass over the weights) and more rows run 6 x 64 micro tiles straight on
+ * the strips, with only the activations packed (once per call). Tasks own
+ * output blocks (64 channels x GEMM_MC rows), so the result does not depend
+ * on the thread count. */
 #include "cpu_kernels.h"
 
 #include <string.h>
