@@ -5,7 +5,10 @@
  * GEMM paths) and conv2d on odd sizes, ternary (per-channel / per-tensor)
  * and int8 weights, bias and fused activations; then each SIMD table's
  * kernels against the scalar table on raw layouts (int8 weights of -128,
- * extreme codes, NaN/inf/tiny activation rows).
+ * extreme codes, NaN/inf/tiny activation rows); and the elementwise, norm,
+ * softmax, rope, matmul, pool and permute fast paths of the scalar and neon
+ * elementwise tables (tests/eltwise_check.h, shared with
+ * test_cpu_eltwise).
  * Usage: neon_check [--expect-best ISA]; prints "N passed, N failed". */
 #include "backends/cpu/cpu_kernels.h"
 
@@ -34,6 +37,8 @@ static void check(bool ok, const char *fmt, ...) {
     va_end(ap);
   }
 }
+
+#include "eltwise_check.h"
 
 /* xorshift64* */
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
@@ -505,6 +510,21 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++, c++)
       check_conv(d ? TERN_DTYPE_I8 : TERN_DTYPE_TERNARY, &cases[i], c % 3 == 1,
                  c % 2 == 0, (tern_activation)(c % 3));
+
+  /* the elementwise kernels: NEON on every AArch64 CPU, whatever
+   * TERN_CPU_ISA=neon|neondot says; scalar when asked */
+  check(tern_cpu_eltwise_isa() == TERN_ISA_NEON, "elementwise ISA is %s",
+        tern_cpu_isa_name(tern_cpu_eltwise_isa()));
+  setenv("TERN_CPU_ISA", "scalar", 1);
+  check(tern_cpu_eltwise_isa() == TERN_ISA_SCALAR,
+        "TERN_CPU_ISA=scalar gives elementwise %s",
+        tern_cpu_isa_name(tern_cpu_eltwise_isa()));
+  unsetenv("TERN_CPU_ISA");
+  int before = g_pass;
+  ec_check_isa(TERN_ISA_SCALAR, 2);
+  ec_check_isa(TERN_ISA_NEON, 1);
+  ec_check_isa(TERN_ISA_NEON, 2);
+  printf("elementwise: %d checks\n", g_pass - before);
 
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;

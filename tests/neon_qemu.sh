@@ -53,7 +53,7 @@ done
 
 # Objects older than any header or this script (its flags) are rebuilt.
 newest_header=$( (
-  find "$src/include" "$src/core" "$src/backends/cpu" -name '*.h' \
+  find "$src/include" "$src/core" "$src/backends/cpu" "$src/tests" -name '*.h' \
     -printf '%T@\n'
   stat -c %Y "$0"
 ) | sort -n | tail -1)
@@ -62,7 +62,7 @@ build_one() { # source object
   local flags=("${CFLAGS[@]}")
   case "$1" in
   */cpu_kern_neondot.c) flags+=(-Werror -march=armv8.2-a+dotprod) ;;
-  */cpu_kern_neon.c) flags+=(-Werror) ;;
+  */cpu_kern_neon.c | */cpu_eltwise_neon.c) flags+=(-Werror) ;;
   esac
   "$CC" "${flags[@]}" -c "$1" -o "$2"
 }

@@ -40,3 +40,12 @@ if(TERN_BLAS)
     message(STATUS "tern: OpenBLAS not found; CPU f32 weights use plain loops")
   endif()
 endif()
+
+# The elementwise/norm kernels (cpu_eltwise_*.c): one file per ISA, each
+# compiling to nothing on CPUs it is not for.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64|i[3-6]86")
+  set_source_files_properties(${_tern_cpu_dir}/cpu_eltwise_avx2.c PROPERTIES
+    COMPILE_OPTIONS "-mavx2;-mfma")
+  set_source_files_properties(${_tern_cpu_dir}/cpu_eltwise_avx512.c PROPERTIES
+    COMPILE_OPTIONS "-mavx2;-mfma;-mavx512f")
+endif()

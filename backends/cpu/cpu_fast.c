@@ -1,8 +1,11 @@
 /* cpu_fast.c — chooses the fast CPU kernel for a node at prepare time:
  * LINEAR and CONV2D with constant weights get repacked weights and the SIMD
- * kernels of the active ISA (cpu_kernels.h); every other node keeps the
- * reference. TERN_CPU_REFERENCE devices never come here. */
+ * kernels of the active ISA (cpu_kernels.h); the elementwise, norm,
+ * softmax, rope, attention matmul, pool and permute nodes get the kernels of
+ * cpu_eltwise.h; every other node keeps the reference. TERN_CPU_REFERENCE
+ * devices never come here. */
 #include "cpu_backend.h"
+#include "cpu_eltwise.h"
 #include "cpu_kernels.h"
 
 #include <stdio.h>
@@ -43,6 +46,8 @@ static bool consts_ok(const tern_exec_node *en) {
 tern_status tern_cpu_fast_prepare(tern_device *d, tern_cpu_node *n,
                                   tern_err *err) {
   const tern_exec_node *en = &n->en;
+  if (en->op != TERN_OP_LINEAR && en->op != TERN_OP_CONV2D)
+    return tern_cpu_eltwise_prepare(d, n, err); /* cpu_eltwise.c */
   tern_cpu_isa isa = tern_cpu_isa_active();
   if (en->op == TERN_OP_LINEAR && consts_ok(en)) {
     const tern_view *w = &en->in[1];
