@@ -36,6 +36,12 @@ static inline vf vload_n(const float *p, int64_t n, float fill) {
 static inline void vstore_n(float *p, vf v, int64_t n) {
   _mm256_maskstore_ps(p, lanes_(n), v);
 }
+static inline vf vload_part(const float *q, int64_t l0, int64_t l1,
+                            float fill) {
+  __m256i m = _mm256_andnot_si256(lanes_(l0), lanes_(l1));
+  return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(q - l0, m),
+                          _mm256_castsi256_ps(m));
+}
 static inline vf vadd(vf a, vf b) {
   return _mm256_add_ps(a, b);
 }

@@ -32,6 +32,11 @@ static inline vf vload_n(const float *p, int64_t n, float fill) {
 static inline void vstore_n(float *p, vf v, int64_t n) {
   _mm512_mask_storeu_ps(p, lanes_(n), v);
 }
+static inline vf vload_part(const float *q, int64_t l0, int64_t l1,
+                            float fill) {
+  return _mm512_mask_loadu_ps(_mm512_set1_ps(fill),
+                              (__mmask16)(lanes_(l1) & ~lanes_(l0)), q - l0);
+}
 static inline vf vadd(vf a, vf b) {
   return _mm512_add_ps(a, b);
 }

@@ -37,6 +37,12 @@ static inline void vstore_n(float *p, vf v, int64_t n) {
   vst1q_f32(t, v);
   memcpy(p, t, (size_t)(n < 4 ? n : 4) * sizeof(float));
 }
+static inline vf vload_part(const float *q, int64_t l0, int64_t l1,
+                            float fill) {
+  float t[4] = {fill, fill, fill, fill};
+  memcpy(t + l0, q, (size_t)(l1 - l0) * sizeof(float));
+  return vld1q_f32(t);
+}
 static inline vf vadd(vf a, vf b) {
   return vaddq_f32(a, b);
 }

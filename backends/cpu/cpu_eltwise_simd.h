@@ -6,6 +6,7 @@
  *   vzero vset1 vload vstore  full vectors
  *   vload_n(p, n, fill)       lanes < n from p, the others = fill; reads
  *   vstore_n(p, v, n)         and writes only p[0..n) (0 <= n <= VL)
+ *   vload_part(q, l0, l1, f)  lanes [l0, l1) from q[0..l1-l0), others f
  *   vadd vsub vmul vdiv       one IEEE operation per lane
  *   vfma(a, b, c)             a*b + c, used only inside approximations
  *   vpick_gt(a, b)            a > b ? a : b per lane (x86 maxps semantics)
@@ -308,41 +309,74 @@ static void k_matmul(const float *a, const float *b, float *y, int64_t M,
 }
 
 /* ------------------------------------------------------------- pools */
-/* Columns [c0, c1) of output row oh, every tap inside the row (the caller
- * checked), stride 1 or 2, in vectors: the reference's per-window loop run
- * for VL windows at once. */
+/* VL consecutive values of a row of W floats from column s (which may lie
+ * before or past the row): columns outside the row read as `fill`, and only
+ * columns inside it are read. */
+static inline vf load_cols(const float *row, int64_t W, int64_t s, float fill) {
+  int64_t l0 = s < 0 ? -s : 0, l1 = W - s < VL ? W - s : VL;
+  if (l0 == 0 && l1 == VL)
+    return vload(row + s);
+  if (l1 <= l0)
+    return vset1(fill);
+  return vload_part(row + s + l0, l0, l1, fill);
+}
+
+/* Output row oh, stride 1 or 2 along W, VL windows at once: each lane runs
+ * the reference's loop over the taps in (kh, kw) order. A tap outside the
+ * row reads -inf for max (never picked) and +0 for average (the sum starts
+ * at +0 and is never -0, so adding +0 changes nothing); the divisor counts
+ * the real taps of each lane (or KH*KW with count_include_pad). */
 static void pool_cols(const tern_cpu_pool *g, const float *x, int64_t oh,
-                      int64_t c0, int64_t c1, float *y) {
+                      float *y) {
   int64_t kh0 = g->PH - oh * g->SH, kh1 = g->H + g->PH - oh * g->SH;
   kh0 = kh0 > 0 ? kh0 : 0;
   kh1 = kh1 < g->KH ? kh1 : g->KH;
-  int64_t count = g->include_pad ? g->KH * g->KW : (kh1 - kh0) * g->KW;
-  vf vcount = vset1((float)count);
-  for (int64_t ow = c0; ow < c1; ow += VL) {
-    int64_t nl = min64_(VL, c1 - ow);
-    vf acc = vset1(g->is_max ? -INFINITY : 0.0f);
+  float fill = g->is_max ? -INFINITY : 0.0f;
+  for (int64_t ow = 0; ow < g->OW; ow += VL) {
+    int64_t nl = min64_(VL, g->OW - ow);
+    vf acc = vset1(fill), count = vset1((float)(g->KH * g->KW));
     vm nan = vnan(vzero());
-    for (int64_t kh = kh0; kh < kh1; kh++) {
-      const float *row = x + (oh * g->SH - g->PH + kh) * g->W;
-      for (int64_t kw = 0; kw < g->KW; kw++) {
-        const float *p = row + ow * g->SW - g->PW + kw;
-        vf v;
-        if (g->SW == 1)
-          v = nl == VL ? vload(p) : vload_n(p, nl, 0);
-        else if (nl == VL && ow * 2 - g->PW + kw + 2 * VL <= g->W)
-          v = veven(vload(p), vload(p + VL));
-        else /* read only up to the last tap: p[2 * (nl - 1)] */
-          v = veven(vload_n(p, min64_(VL, 2 * nl - 1), 0),
-                    vload_n(p + VL, 2 * nl - 1 > VL ? 2 * nl - 1 - VL : 0, 0));
-        if (g->is_max) {
-          nan = vor(nan, vnan(v));
-          acc = vpick_gt(v, acc);
-        } else {
-          acc = vadd(acc, v);
-        }
+    if (!g->is_max && !g->include_pad) {
+      float c[VL];
+      for (int64_t j = 0; j < VL; j++) {
+        int64_t iw = (ow + j) * g->SW - g->PW;
+        int64_t a = iw < 0 ? -iw : 0, b = g->W - iw < g->KW ? g->W - iw : g->KW;
+        c[j] = (float)((kh1 - kh0) * (b > a ? b - a : 0));
       }
+      count = vload(c);
     }
-    vf r = g->is_max ? vblend(nan, vset1(NAN), acc) : vdiv(acc, vcount);
+    /* blocks whose every load lies inside the row skip the edge checks */
+    int64_t s0 = ow * g->SW - g->PW;
+    bool inside = s0 >= 0 && s0 + g->KW - 1 + g->SW * VL <= g->W;
+#define POOL_TAPS(LOAD, STEP)                                                  \
+  for (int64_t kh = kh0; kh < kh1; kh++) {                                     \
+    const float *row = x + (oh * g->SH - g->PH + kh) * g->W;                   \
+    for (int64_t kw = 0; kw < g->KW; kw++) {                                   \
+      int64_t s = s0 + kw;                                                     \
+      vf v = g->SW == 1 ? LOAD(s) : veven(LOAD(s), LOAD(s + VL));              \
+      STEP;                                                                    \
+    }                                                                          \
+  }
+#define IN_ROW(s) vload(row + (s))
+#define AT_EDGE(s) load_cols(row, g->W, (s), fill)
+#define MAX_STEP                                                               \
+  nan = vor(nan, vnan(v));                                                     \
+  acc = vpick_gt(v, acc)
+#define SUM_STEP acc = vadd(acc, v)
+    if (g->is_max && inside)
+      POOL_TAPS(IN_ROW, MAX_STEP)
+    else if (g->is_max)
+      POOL_TAPS(AT_EDGE, MAX_STEP)
+    else if (inside)
+      POOL_TAPS(IN_ROW, SUM_STEP)
+    else
+      POOL_TAPS(AT_EDGE, SUM_STEP)
+#undef POOL_TAPS
+#undef IN_ROW
+#undef AT_EDGE
+#undef MAX_STEP
+#undef SUM_STEP
+    vf r = g->is_max ? vblend(nan, vset1(NAN), acc) : vdiv(acc, count);
     if (nl == VL)
       vstore(y + ow, r);
     else
@@ -352,17 +386,11 @@ static void pool_cols(const tern_cpu_pool *g, const float *x, int64_t oh,
 
 static void k_pool_row(const tern_cpu_pool *g, const float *x, int64_t oh,
                        float *y) {
-  /* windows whose taps all lie inside the row: lo <= ow < hi */
-  int64_t lo = (g->PW + g->SW - 1) / g->SW;
-  int64_t hi =
-      g->W + g->PW - g->KW >= 0 ? (g->W + g->PW - g->KW) / g->SW + 1 : 0;
-  hi = min64_(hi, g->OW);
-  if (g->SW > 2 || hi <= lo)
-    lo = hi = g->OW; /* every window by the scalar path */
-  for (int64_t ow = 0; ow < lo; ow++)
-    y[ow] = tern_cpu_pool_one(g, x, oh, ow);
-  pool_cols(g, x, oh, lo, hi, y);
-  for (int64_t ow = hi; ow < g->OW; ow++)
+  if (g->SW <= 2) {
+    pool_cols(g, x, oh, y);
+    return;
+  }
+  for (int64_t ow = 0; ow < g->OW; ow++) /* other strides: per window */
     y[ow] = tern_cpu_pool_one(g, x, oh, ow);
 }
 
