@@ -473,10 +473,15 @@ static void matmul_fn(const job *j, int64_t lo, int64_t hi) {
       ob += idx * e->bsb[d];
     }
     const float *a = A + oa * M * K, *b = B + ob * K * N;
-    if (bt) {
-      for (int64_t n = 0; n < N; n++)
+    if (bt) { /* eight rows of B at a time: eight-float runs of B^T */
+      int64_t n0 = 0;
+      for (; n0 + 8 <= N; n0 += 8)
         for (int64_t k = 0; k < K; k++)
-          bt[k * N + n] = b[n * K + k];
+          for (int64_t j = 0; j < 8; j++)
+            bt[k * N + n0 + j] = b[(n0 + j) * K + k];
+      for (; n0 < N; n0++)
+        for (int64_t k = 0; k < K; k++)
+          bt[k * N + n0] = b[n0 * K + k];
       b = bt;
     }
     e->k->matmul(a, b, j->y + bi * M * N, M, N, K, alpha);

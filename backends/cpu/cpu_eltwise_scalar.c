@@ -89,13 +89,20 @@ static void s_rope(const float *x, const float *cs, const float *sc, float *y,
 
 static void s_matmul(const float *a, const float *b, float *y, int64_t M,
                      int64_t N, int64_t K, float alpha) {
-  for (int64_t m = 0; m < M; m++)
-    for (int64_t n = 0; n < N; n++) {
-      float acc = 0.0f;
-      for (int64_t k = 0; k < K; k++)
-        acc += a[m * K + k] * b[k * N + n];
-      y[m * N + n] = acc * alpha;
+  /* y's row accumulates every n at once: each y[m][n] still sums its k
+   * terms in ascending order from 0.0f */
+  for (int64_t m = 0; m < M; m++) {
+    float *yr = y + m * N;
+    for (int64_t n = 0; n < N; n++)
+      yr[n] = 0.0f;
+    for (int64_t k = 0; k < K; k++) {
+      float av = a[m * K + k];
+      for (int64_t n = 0; n < N; n++)
+        yr[n] += av * b[k * N + n];
     }
+    for (int64_t n = 0; n < N; n++)
+      yr[n] = yr[n] * alpha;
+  }
 }
 
 static void s_pool_row(const tern_cpu_pool *g, const float *x, int64_t oh,
