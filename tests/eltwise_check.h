@@ -334,15 +334,30 @@ static void ec_rows(tern_cpu_isa isa, int threads) {
              (long long)rp[i][1], (long long)rp[i][2]);
     ec_run(&c, isa, threads, what);
   }
-  /* causal mask: T == S, T < S, T > S */
-  static const int64_t cm[][3] = {{3, 5, 5}, {2, 4, 7}, {1, 1, 1}, {2, 6, 3}};
-  for (size_t i = 0; i < sizeof cm / sizeof cm[0]; i++) {
-    ec_case c = ec_base(TERN_OP_CAUSAL_MASK, 1);
-    EC_SHAPE(&c, 0, cm[i][0], cm[i][1], cm[i][2]);
-    c.specials = true;
-    snprintf(what, sizeof what, "causal_mask [%lld, %lld, %lld]",
-             (long long)cm[i][0], (long long)cm[i][1], (long long)cm[i][2]);
-    ec_run(&c, isa, threads, what);
+  /* ops left to the reference (their reference loops are as fast):
+   * TERN_ERR_UNSUPPORTED, which the backend turns into "run the reference" */
+  {
+    tern_exec_node en;
+    memset(&en, 0, sizeof en);
+    en.op = TERN_OP_CAUSAL_MASK;
+    en.n_inputs = 1;
+    en.in[0].dtype = TERN_DTYPE_F32;
+    en.in[0].ndim = 2;
+    en.in[0].shape[0] = en.in[0].shape[1] = 4;
+    en.out = en.in[0];
+    tern_err err;
+    tern_cpu_eltwise_node *e = NULL;
+    check(tern_cpu_eltwise_create(&en, isa, &e, &err) == TERN_ERR_UNSUPPORTED &&
+              !e,
+          "%s causal_mask: expected no fast path", tern_cpu_isa_name(isa));
+    en.op = TERN_OP_ADD; /* an i8 tensor: no fast path either */
+    en.n_inputs = 2;
+    en.in[1] = en.in[0];
+    en.in[1].dtype = TERN_DTYPE_I8;
+    check(tern_cpu_eltwise_create(&en, isa, &e, &err) == TERN_ERR_UNSUPPORTED &&
+              !e,
+          "%s add of an i8 tensor: expected no fast path",
+          tern_cpu_isa_name(isa));
   }
 }
 

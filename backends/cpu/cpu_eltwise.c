@@ -67,7 +67,7 @@ struct tern_cpu_eltwise_node {
    * sa/sb: strides (elements) of the inputs along them. */
   int nd;
   int64_t shape[TERN_MAX_DIMS], sa[TERN_MAX_DIMS], sb[TERN_MAX_DIMS];
-  /* rows of D: norms, softmax, rope, causal_mask, global_avgpool */
+  /* rows of D: norms, softmax, rope, global_avgpool */
   int64_t rows, D, T;
   float *cs, *sc; /* rope: [T][D] {c, s} and {s, c} pairs */
   /* matmul */
@@ -219,7 +219,6 @@ tern_status tern_cpu_eltwise_create(const tern_exec_node *en, tern_cpu_isa isa,
   case TERN_OP_LAYERNORM:
   case TERN_OP_SOFTMAX:
   case TERN_OP_ROPE:
-  case TERN_OP_CAUSAL_MASK:
     e->D = x->shape[x->ndim - 1];
     e->rows = e->D ? e->n / e->D : 0;
     e->T = x->ndim >= 2 ? x->shape[x->ndim - 2] : 1;
@@ -419,15 +418,6 @@ static void rows_fn(const job *j, int64_t lo, int64_t hi) {
     case TERN_OP_ROPE: {
       int64_t t = r % e->T;
       e->k->rope(xr, e->cs + t * D, e->sc + t * D, yr, D);
-      break;
-    }
-    case TERN_OP_CAUSAL_MASK: {
-      /* keep j <= i + (S - T), the rest -inf */
-      int64_t i = r % e->T, keep = i + (D - e->T) + 1;
-      keep = keep < 0 ? 0 : keep > D ? D : keep;
-      memcpy(yr, xr, (size_t)keep * sizeof(float));
-      for (int64_t c = keep; c < D; c++)
-        yr[c] = -INFINITY;
       break;
     }
     case TERN_OP_GLOBAL_AVGPOOL:

@@ -39,30 +39,32 @@ typedef struct tern_cpu_pool {
  * uses it for the windows its vectors do not cover. */
 static inline float tern_cpu_pool_one(const tern_cpu_pool *g, const float *x,
                                       int64_t oh, int64_t ow) {
-  float m = g->is_max ? -INFINITY : 0.0f;
-  bool nan = false;
-  int64_t count = 0;
-  for (int64_t kh = 0; kh < g->KH; kh++) {
-    int64_t ih = oh * g->SH - g->PH + kh;
-    if (ih < 0 || ih >= g->H)
-      continue;
-    for (int64_t kw = 0; kw < g->KW; kw++) {
-      int64_t iw = ow * g->SW - g->PW + kw;
-      if (iw < 0 || iw >= g->W)
-        continue;
-      float v = x[ih * g->W + iw];
-      if (!g->is_max)
-        m += v;
-      else if (v != v)
-        nan = true;
-      else if (v > m)
-        m = v;
-      count++;
-    }
-  }
-  if (g->is_max)
+  int64_t kh0 = g->PH - oh * g->SH, kh1 = g->H + g->PH - oh * g->SH;
+  int64_t kw0 = g->PW - ow * g->SW, kw1 = g->W + g->PW - ow * g->SW;
+  kh0 = kh0 > 0 ? kh0 : 0;
+  kh1 = kh1 < g->KH ? kh1 : g->KH;
+  kw0 = kw0 > 0 ? kw0 : 0;
+  kw1 = kw1 < g->KW ? kw1 : g->KW;
+  const float *p = x + (oh * g->SH - g->PH) * g->W + ow * g->SW - g->PW;
+  if (g->is_max) {
+    float m = -INFINITY;
+    bool nan = false;
+    for (int64_t kh = kh0; kh < kh1; kh++)
+      for (int64_t kw = kw0; kw < kw1; kw++) {
+        float v = p[kh * g->W + kw];
+        if (v != v)
+          nan = true;
+        else if (v > m)
+          m = v;
+      }
     return nan ? NAN : m;
-  return m / (float)(g->include_pad ? g->KH * g->KW : count);
+  }
+  float sum = 0.0f;
+  for (int64_t kh = kh0; kh < kh1; kh++)
+    for (int64_t kw = kw0; kw < kw1; kw++)
+      sum += p[kh * g->W + kw];
+  int64_t count = g->include_pad ? g->KH * g->KW : (kh1 - kh0) * (kw1 - kw0);
+  return sum / (float)count;
 }
 
 /* One ISA's kernels. Rows are contiguous floats; y may equal x (in place)
