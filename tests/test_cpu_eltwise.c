@@ -11,6 +11,8 @@
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void check(bool ok, const char *fmt, ...) {
   if (ok)
@@ -167,4 +169,76 @@ Test(eltwise, models_float) {
   model_on_isas("bitnet-block", TERN_MODEL_FP32, 128, 8, 2, false);
   model_on_isas("resnet-mini", TERN_MODEL_TERNARY, 8, 0, 2, false);
   model_on_isas("mobilenet-mini", TERN_MODEL_FP32, 8, 0, 1, false);
+}
+
+/* ------------------------------------------------------- out of memory */
+static int g_allocs_left;
+static void *fail_malloc(void *user, size_t bytes) {
+  (void)user;
+  return g_allocs_left-- > 0 ? malloc(bytes) : NULL;
+}
+static void *fail_realloc(void *user, void *ptr, size_t bytes) {
+  (void)user;
+  return g_allocs_left-- > 0 ? realloc(ptr, bytes) : NULL;
+}
+static void fail_free(void *user, void *ptr) {
+  (void)user;
+  free(ptr);
+}
+
+/* Every allocation of create and run failing in turn: a clean
+ * TERN_ERR_OUT_OF_MEMORY with a message, never a crash; rope's tables at
+ * create, matmul's B^T scratch (too big for the stack) at run. */
+Test(eltwise, out_of_memory) {
+  static float a[2 * 70 * 100], b[2 * 130 * 100], y[2 * 70 * 130];
+  tern_exec_node mm;
+  memset(&mm, 0, sizeof mm);
+  mm.op = TERN_OP_MATMUL;
+  mm.params.transpose_b = 1;
+  mm.n_inputs = 2;
+  int64_t sa[3] = {2, 70, 100}, sb[3] = {2, 130, 100}, sy[3] = {2, 70, 130};
+  for (int i = 0; i < 3; i++) {
+    mm.in[0].shape[i] = sa[i];
+    mm.in[1].shape[i] = sb[i];
+    mm.out.shape[i] = sy[i];
+  }
+  mm.in[0].ndim = mm.in[1].ndim = mm.out.ndim = 3;
+  mm.in[0].data = a;
+  mm.in[1].data = b;
+  tern_exec_node rope = mm;
+  rope.op = TERN_OP_ROPE;
+  rope.n_inputs = 1;
+  rope.out = rope.in[0];
+  const tern_exec_node *nodes[2] = {&mm, &rope};
+  tern_allocator al = {fail_malloc, fail_realloc, fail_free, NULL};
+  tern_cpu_isa isa = tern_cpu_eltwise_isa();
+  for (int n = 0; n < 2; n++) {
+    int oom = 0;
+    for (int k = 0; k < 8; k++) {
+      tern_err err;
+      memset(&err, 0, sizeof err);
+      tern_cpu_eltwise_node *e = NULL;
+      g_allocs_left = k;
+      cr_assert_eq(tern_set_allocator(&al), TERN_OK);
+      tern_status s = tern_cpu_eltwise_create(nodes[n], isa, &e, &err);
+      if (s == TERN_OK) {
+        tern_view out = nodes[n]->out;
+        out.data = y;
+        s = tern_cpu_eltwise_run(e, nodes[n]->in, &out, 1, &err);
+        tern_cpu_eltwise_destroy(e);
+      } else {
+        cr_expect_null(e);
+      }
+      tern_set_allocator(NULL);
+      cr_expect(s == TERN_OK || s == TERN_ERR_OUT_OF_MEMORY,
+                "%s with %d allocations: %s", tern_op_name(nodes[n]->op), k,
+                tern_status_name(s));
+      if (s == TERN_ERR_OUT_OF_MEMORY) {
+        oom++;
+        cr_expect(strstr(err.msg, "memory") != NULL, "message: %s", err.msg);
+      }
+    }
+    cr_expect(oom > 0, "%s: no allocation failure was seen",
+              tern_op_name(nodes[n]->op));
+  }
 }

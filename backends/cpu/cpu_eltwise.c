@@ -8,6 +8,7 @@
 #include "cpu_eltwise.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,7 +298,7 @@ typedef struct job {
   float *y;
   int64_t units, per; /* units split into tasks of `per` */
   void (*fn)(const struct job *j, int64_t lo, int64_t hi);
-  int failed; /* a task could not allocate its scratch */
+  atomic_int failed; /* a task could not allocate its scratch */
 } job;
 
 static void job_task(void *ctx, int64_t t) {
@@ -450,7 +451,7 @@ static void matmul_fn(const job *j, int64_t lo, int64_t hi) {
   if (e->p.transpose_b) {
     bt = K * N <= 4096 ? stack : tern_malloc((size_t)(K * N) * sizeof(float));
     if (!bt) {
-      ((job *)j)->failed = 1; /* one word, read after the pool joins */
+      atomic_store((atomic_int *)&j->failed, 1);
       return;
     }
   }
@@ -520,7 +521,7 @@ tern_status tern_cpu_eltwise_run(const tern_cpu_eltwise_node *e,
   case TERN_OP_MATMUL:
     j.fn = matmul_fn;
     split(&j, e->batches, e->M * e->N * e->K, thread_count);
-    if (j.failed)
+    if (atomic_load(&j.failed))
       return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY,
                           "cpu matmul: out of memory for a %lld x %lld "
                           "transpose",

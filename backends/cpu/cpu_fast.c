@@ -92,6 +92,7 @@ void tern_cpu_features_str(char *buf, size_t n) {
   snprintf(have, sizeof have, "neon %s",
            tern_cpu_isa_available(TERN_ISA_NEONDOT) ? "asimddp " : "");
 #endif
-  snprintf(buf, n, "%skernels=%s", have,
+  snprintf(buf, n, "%seltwise=%s kernels=%s", have,
+           tern_cpu_isa_name(tern_cpu_eltwise_isa()),
            tern_cpu_isa_name(tern_cpu_isa_active()));
 }
