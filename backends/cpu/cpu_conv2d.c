@@ -127,27 +127,50 @@ tern_status tern_cpu_conv2d_create(const tern_op_params *p, const tern_view *x,
   return TERN_OK;
 }
 
-/* Patch rows [p0, p1) of group g of one quantized sample into rows of kp. */
+/* Patch rows [p0, p1) of group g of one quantized sample into rows of kp:
+ * a run of KW taps inside the row is one copy (dilation 1), padding taps
+ * and the K..kp tail are zeros. */
 static void im2col_i8(const tern_cpu_conv2d *c, const int8_t *qx, int64_t g,
                       int64_t p0, int64_t p1, int64_t kp, int8_t *cols) {
   for (int64_t pi = p0; pi < p1; pi++) {
     int64_t oh = pi / c->OW, ow = pi % c->OW;
     int8_t *row = cols + (pi - p0) * kp;
-    memset(row, 0, (size_t)kp);
+    int64_t iw0 = ow * c->sw - c->pw;
+    bool inside_w = c->dw == 1 && iw0 >= 0 && iw0 + c->KW <= c->W;
     for (int64_t ci = 0; ci < c->Cg; ci++) {
       const int8_t *plane = qx + (g * c->Cg + ci) * c->H * c->W;
       for (int64_t kh = 0; kh < c->KH; kh++) {
+        int8_t *dst = row + (ci * c->KH + kh) * c->KW;
         int64_t ih = oh * c->sh - c->ph + kh * c->dh;
-        if (ih < 0 || ih >= c->H)
-          continue;
-        for (int64_t kw = 0; kw < c->KW; kw++) {
-          int64_t iw = ow * c->sw - c->pw + kw * c->dw;
-          if (iw >= 0 && iw < c->W)
-            row[(ci * c->KH + kh) * c->KW + kw] = plane[ih * c->W + iw];
+        if (ih < 0 || ih >= c->H) {
+          memset(dst, 0, (size_t)c->KW);
+        } else if (inside_w) {
+          memcpy(dst, plane + ih * c->W + iw0, (size_t)c->KW);
+        } else {
+          for (int64_t kw = 0; kw < c->KW; kw++) {
+            int64_t iw = iw0 + kw * c->dw;
+            dst[kw] = iw >= 0 && iw < c->W ? plane[ih * c->W + iw] : 0;
+          }
         }
       }
     }
+    memset(row + c->K, 0, (size_t)(kp - c->K));
   }
+}
+
+#define IM2COL_TASK 64 /* patch rows per im2col task */
+typedef struct im2col_job {
+  const tern_cpu_conv2d *c;
+  const int8_t *qx;
+  int64_t g, p0, p1, kp;
+  int8_t *cols;
+} im2col_job;
+
+static void im2col_task(void *ctx, int64_t t) {
+  im2col_job *j = ctx;
+  int64_t a = j->p0 + t * IM2COL_TASK;
+  int64_t b = a + IM2COL_TASK < j->p1 ? a + IM2COL_TASK : j->p1;
+  im2col_i8(j->c, j->qx, j->g, a, b, j->kp, j->cols + (a - j->p0) * j->kp);
 }
 
 static void im2col_f32(const tern_cpu_conv2d *c, const float *x, int64_t g,
@@ -266,7 +289,11 @@ tern_status tern_cpu_conv2d_run(const tern_cpu_conv2d *c, const tern_view *x,
     for (int64_t g = 0; g < c->G && !s; g++)
       for (int64_t p0 = 0; p0 < P && !s; p0 += chunk) {
         int64_t p1 = p0 + chunk < P ? p0 + chunk : P;
-        im2col_i8(c, qx, g, p0, p1, kp, cols);
+        im2col_job ij = {c, qx, g, p0, p1, kp, cols};
+        int64_t nt = (p1 - p0 + IM2COL_TASK - 1) / IM2COL_TASK;
+        tern_cpu_parallel_for(
+            tern_cpu_threads_for(thread_count, (double)(p1 - p0) * (double)kp),
+            nt, im2col_task, &ij);
         s = tern_cpu_linear_run_q(c->lin[g], cols, xs, p1 - p0,
                                   yd + (n * c->OC + g * c->OCg) * P + p0, P,
                                   true, thread_count, err);

@@ -418,6 +418,20 @@ static void quantize_row(const float *x, int64_t K, int64_t kp, int8_t *q,
   memset(q + K, 0, (size_t)(kp - K));
 }
 
+/* Sum of kp int8 values (kp a multiple of 64): vpdpbusd by ones. */
+static int32_t row_sum(const int8_t *x, int64_t kp) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i a = _mm512_setzero_si512(), b = a;
+  int64_t k = 0;
+  for (; k + 128 <= kp; k += 128) {
+    a = _mm512_dpbusd_epi32(a, ones, _mm512_loadu_si512(x + k));
+    b = _mm512_dpbusd_epi32(b, ones, _mm512_loadu_si512(x + k + 64));
+  }
+  if (k < kp)
+    a = _mm512_dpbusd_epi32(a, ones, _mm512_loadu_si512(x + k));
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(a, b));
+}
+
 /* --------------------------------------------------------- epilogue */
 /* tern_q_epilogue, 16 lanes: the same three roundings in the same order
  * (vcvtdq2ps rounds to nearest like the (float) cast; + 0.0f without bias,
@@ -451,6 +465,7 @@ static void epilogue(const int32_t *acc, int64_t n, uint32_t corr,
 const tern_cpu_kernels tern_cpu_kernels_avx512 = {
     .quantize_row = quantize_row,
     .p16 = true,
+    .row_sum = row_sum,
     .p16_gemv_ternary = p16_gemv_ternary,
     .p16_gemv_u8 = p16_gemv_u8,
     .p16_gemm_ternary = p16_gemm_ternary,

@@ -17,7 +17,9 @@
  *   [64 groups][MR rows][4 k]; ternary B as 16-channel strips of codes
  *   [64 groups][16 ch][4 k]; int8 B as 16-channel strips of int16
  *   [128 pairs][16 ch][2 k] with A as [128 pairs][MR rows][2 k] int16.
- * - "P16" (tables with p16 set: AVX-512 VNNI): the weights themselves are
+ * - "P16" (tables with p16 set: AVX-512 VNNI; K padded to a multiple of
+ *   TERN_CPU_P16_KQ only, so small convolutions waste little): the weights
+ *   themselves are
  *   packed once into strips of 16 output channels (N padded to 16 with zero
  *   weights), so neither the GEMV nor the GEMM repacks them at run time.
  *   Int8 strip t: kp*16 bytes, [kp/4 groups][16 ch][4 k] of offset bytes
@@ -34,9 +36,10 @@
 
 #include <string.h>
 
-#define TERN_CPU_KB 256 /* K block of the GEMM panels and of padding */
-#define TERN_CPU_MR 6   /* activation rows per GEMM micro tile */
-#define TERN_CPU_NR 16  /* output channels per GEMM micro tile */
+#define TERN_CPU_KB 256    /* K block of the GEMM panels and of padding */
+#define TERN_CPU_MR 6      /* activation rows per GEMM micro tile */
+#define TERN_CPU_NR 16     /* output channels per GEMM micro tile */
+#define TERN_CPU_P16_KQ 64 /* K padding of P16 tables (see below) */
 
 typedef enum tern_cpu_isa {
   TERN_ISA_SCALAR = 0,
@@ -137,6 +140,8 @@ typedef struct tern_cpu_kernels {
    *   group, a the A strip's ([groups][MR][4]); C[r * ldc + j] is
    *   overwritten (accumulate false) or added to. */
   bool p16;
+  /* Optional: sum of kp (a multiple of 64) int8 values. */
+  int32_t (*row_sum)(const int8_t *x, int64_t kp);
   void (*p16_gemv_ternary)(const uint8_t *w, int64_t kp, int64_t t0, int64_t t1,
                            const int8_t *x, int mb, int32_t *acc,
                            int64_t ldacc);
@@ -202,6 +207,17 @@ void tern_cpu_pack_a_int8(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
                           int64_t kb, int16_t *panel);
 void tern_cpu_pack_a_ternary(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
                              int64_t kb, int8_t *panel);
+/* The whole A strip of rows m0..m0+MR-1 (rows >= M as zeros) as
+ * [kp/4 groups][MR rows][4 k], for any kp multiple of 4 (P16 GEMM). */
+void tern_cpu_pack_a_strip(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
+                           int8_t *panel);
+/* Threads worth waking for macs multiply-adds (at least 1): waking a
+ * worker costs more than a small GEMV (mlp's 128 x 256 took 0.5 us on one
+ * thread and 2.1 us on two, measured). */
+static inline int tern_cpu_threads_for(int threads, double macs) {
+  double t = macs / (double)(1 << 19);
+  return t < 1 ? 1 : t < threads ? (int)t : threads;
+}
 /* Ternary canonical rows (ceil(K/4) bytes) to T128 rows of kp/4 bytes. */
 void tern_cpu_repack_ternary(const uint8_t *canon, int64_t N, int64_t K,
                              int64_t kp, uint8_t *out);

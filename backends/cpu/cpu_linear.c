@@ -91,7 +91,7 @@ tern_status tern_cpu_linear_create(const tern_view *w, const float *bias,
   l->wdtype = w->dtype;
   l->N = w->shape[0];
   l->K = tern_dims_prod(w->shape, 1, w->ndim);
-  l->kp = round_up(l->K > 0 ? l->K : 1, TERN_CPU_KB);
+  l->kp = round_up(l->K > 0 ? l->K : 1, k->p16 ? TERN_CPU_P16_KQ : TERN_CPU_KB);
   l->act = act;
   l->isa = isa;
   l->k = k;
@@ -315,8 +315,11 @@ static void xsum_task(void *ctx, int64_t m) {
   run_job *j = ctx;
   const int8_t *r = j->qx + m * j->l->kp;
   int32_t s = 0;
-  for (int64_t k = 0; k < j->l->kp; k++)
-    s += r[k];
+  if (j->l->k->row_sum)
+    s = j->l->k->row_sum(r, j->l->kp);
+  else
+    for (int64_t k = 0; k < j->l->kp; k++)
+      s += r[k];
   ((int32_t *)j->xsum)[m] = s;
 }
 
@@ -326,6 +329,8 @@ tern_status tern_cpu_linear_run_q(const tern_cpu_linear *l, const int8_t *qx,
                                   int thread_count, tern_err *err) {
   if (M <= 0)
     return TERN_OK;
+  thread_count = tern_cpu_threads_for(thread_count,
+                                      (double)M * (double)l->N * (double)l->kp);
   run_job j = {.l = l,
                .qx = qx,
                .xs = xs,

@@ -73,11 +73,8 @@ static void gemv_task(void *ctx, int64_t t) {
 
 static void pack_a_task(void *ctx, int64_t s) {
   p16_job *j = ctx;
-  int64_t nkb = j->l->kp / TERN_CPU_KB;
-  for (int64_t kb = 0; kb < nkb; kb++)
-    tern_cpu_pack_a_ternary(j->qx, j->l->kp, j->M, s * TERN_CPU_MR, kb,
-                            (int8_t *)j->apack + (size_t)(s * nkb + kb) *
-                                                     TERN_CPU_KB * TERN_CPU_MR);
+  tern_cpu_pack_a_strip(j->qx, j->l->kp, j->M, s * TERN_CPU_MR,
+                        (int8_t *)j->apack + s * j->l->kp * TERN_CPU_MR);
 }
 
 static void gemm_task(void *ctx, int64_t t) {

@@ -106,3 +106,17 @@ void tern_cpu_pack_p16(tern_dtype dt, const void *w, int64_t N, int64_t K,
     }
   }
 }
+
+void tern_cpu_pack_a_strip(const int8_t *x, int64_t kp, int64_t M, int64_t m0,
+                           int8_t *panel) {
+  for (int r = 0; r < TERN_CPU_MR; r++) {
+    int64_t m = m0 + r;
+    const int8_t *row = m < M ? x + m * kp : NULL;
+    for (int64_t g = 0; g < kp / 4; g++) {
+      if (row)
+        memcpy(panel + (g * TERN_CPU_MR + r) * 4, row + 4 * g, 4);
+      else
+        memset(panel + (g * TERN_CPU_MR + r) * 4, 0, 4);
+    }
+  }
+}
