@@ -374,51 +374,96 @@ static void try_candidate(const tune_run *tr, const tern_tunable *t, problem *p,
   t->release(tr->dev, prep);
 }
 
-/* The default and the winner were timed minutes apart, while the machine's
- * load may have changed: time them again, alternating, and keep the medians
- * of those rounds as the figures reported and stored. */
-#define CONFIRM_ROUNDS 3
-static void confirm(const tune_run *tr, const tern_tunable *t, problem *p,
-                    double sample_s, tern_tune_result *res) {
-  if (res->best_us <= 0 || res->default_us <= 0 ||
-      same_cfg(&res->best, &res->defaults))
-    return;
-  void *pd = NULL, *pb = NULL;
-  tern_err e;
-  if (t->prepare(tr->dev, &p->node, &res->defaults, &pd, &e) ||
-      t->prepare(tr->dev, &p->node, &res->best, &pb, &e)) {
-    if (pd)
-      t->release(tr->dev, pd);
-    return;
+/* The fastest candidates of the first pass, kept for the final rounds. */
+#define FINALISTS 3
+typedef struct finalists {
+  int n;
+  tern_tuning_params cfg[FINALISTS];
+  double us[FINALISTS];
+} finalists;
+
+static void finalists_add(finalists *f, const tern_tuning_params *cfg,
+                          double us) {
+  int i;
+  if (f->n < FINALISTS) {
+    i = f->n++;
+  } else {
+    i = FINALISTS - 1;
+    if (us >= f->us[i])
+      return; /* slower than every finalist */
   }
-  double vd[CONFIRM_ROUNDS], vb[CONFIRM_ROUNDS];
+  f->cfg[i] = *cfg;
+  f->us[i] = us;
+  for (; i > 0 && f->us[i] < f->us[i - 1]; i--) { /* keep sorted */
+    tern_tuning_params c = f->cfg[i];
+    double t = f->us[i];
+    f->cfg[i] = f->cfg[i - 1];
+    f->us[i] = f->us[i - 1];
+    f->cfg[i - 1] = c;
+    f->us[i - 1] = t;
+  }
+}
+
+static double median_of(double *v, int n) {
+  for (int i = 1; i < n; i++) /* insertion sort */
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      double x = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = x;
+    }
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The first pass timed each candidate once, minutes apart from the default,
+ * while the machine's load may have changed: time the default and the
+ * finalists again in alternating rounds, and keep the finalist with the
+ * lowest median. Those medians are the figures reported and stored; if the
+ * default's is as low, the default wins. */
+#define CONFIRM_ROUNDS 5
+static void confirm(const tune_run *tr, const tern_tunable *t, problem *p,
+                    double sample_s, const finalists *f,
+                    tern_tune_result *res) {
+  if (res->best_us <= 0 || res->default_us <= 0 || f->n == 0)
+    return;
+  void *prep[FINALISTS + 1] = {0};
+  const tern_tuning_params *cfg[FINALISTS + 1] = {&res->defaults};
+  int n = 1;
+  for (int i = 0; i < f->n; i++)
+    if (!same_cfg(&f->cfg[i], &res->defaults))
+      cfg[n++] = &f->cfg[i];
+  if (n == 1)
+    return; /* the default was among the fastest only */
+  tern_err e;
   bool ok = true;
+  for (int i = 0; i < n && ok; i++)
+    ok = !t->prepare(tr->dev, &p->node, cfg[i], &prep[i], &e);
+  double v[FINALISTS + 1][CONFIRM_ROUNDS];
   for (int r = 0; r < CONFIRM_ROUNDS && ok; r++)
-    ok = !time_candidate(tr->vt, tr->dev, t, pd, p, sample_s, &vd[r], &e) &&
-         !time_candidate(tr->vt, tr->dev, t, pb, p, sample_s, &vb[r], &e);
-  t->release(tr->dev, pd);
-  t->release(tr->dev, pb);
+    for (int k = 0; k < n && ok; k++) {
+      int i = (r + k) % n; /* rotate who goes first */
+      ok = !time_candidate(tr->vt, tr->dev, t, prep[i], p, sample_s, &v[i][r],
+                           &e);
+    }
+  for (int i = 0; i < n; i++)
+    if (prep[i])
+      t->release(tr->dev, prep[i]);
   if (!ok)
     return;
-  for (int i = 1; i < CONFIRM_ROUNDS; i++) /* insertion sorts */
-    for (int j = i; j > 0; j--) {
-      if (vd[j] < vd[j - 1]) {
-        double x = vd[j];
-        vd[j] = vd[j - 1];
-        vd[j - 1] = x;
-      }
-      if (vb[j] < vb[j - 1]) {
-        double x = vb[j];
-        vb[j] = vb[j - 1];
-        vb[j - 1] = x;
-      }
-    }
-  res->default_us = vd[CONFIRM_ROUNDS / 2];
-  res->best_us = vb[CONFIRM_ROUNDS / 2];
-  if (res->default_us < res->best_us) {
+  double med[FINALISTS + 1];
+  int best = 1;
+  for (int i = 0; i < n; i++) {
+    med[i] = median_of(v[i], CONFIRM_ROUNDS);
+    if (i > 1 && med[i] < med[best])
+      best = i;
+  }
+  res->default_us = med[0];
+  if (med[0] <= med[best]) {
     /* the default is really as fast: it wins */
     res->best = res->defaults;
-    res->best_us = res->default_us;
+    res->best_us = med[0];
+  } else {
+    res->best = *cfg[best];
+    res->best_us = med[best];
   }
 }
 
@@ -476,6 +521,7 @@ static tern_status tune_problem(tune_run *tr, const tern_tunable *t,
   double my_deadline = now_s() + left / (tr->problems - tr->problem + 1);
   double sample_s = tr->opt && tr->opt->sample_s > 0 ? tr->opt->sample_s : 0.02;
   bool default_in_space = n_order > 0 && order[0] < 0;
+  finalists fin = {0};
   if (!default_in_space) {
     /* a default the tunable's own valid() rejects is still measured, as the
      * baseline every winner is compared with */
@@ -514,9 +560,11 @@ static tern_status tune_problem(tune_run *tr, const tern_tunable *t,
       res->best_us = us;
       res->best = cfg;
     }
+    if (us > 0)
+      finalists_add(&fin, &cfg, us);
     report(tr, res, i + 1, n_order, &cfg, us, st);
   }
-  confirm(tr, t, &p, sample_s, res);
+  confirm(tr, t, &p, sample_s, &fin, res);
   tern_free(order);
   problem_free(tr->vt, &p);
   if (res->default_wrong)
