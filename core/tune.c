@@ -13,7 +13,7 @@
 #include <time.h>
 
 #define MAX_SPACE 65536 /* configurations enumerated per problem */
-#define SAMPLES 5       /* timed samples per candidate; the median counts */
+#define SAMPLES 5       /* timed samples per candidate; the fastest counts */
 
 typedef struct rng {
   uint64_t s;
@@ -268,8 +268,12 @@ static double now_s(void) {
   return (double)tern_now_ns() * 1e-9;
 }
 
-/* Median time of one run in microseconds, from SAMPLES samples that each
- * run the candidate enough times to last about sample_s / SAMPLES. */
+/* Time of one run in microseconds: the fastest of SAMPLES samples that each
+ * run the candidate enough times to last about sample_s / SAMPLES. The
+ * minimum, not the median: on a shared machine (and on CPU devices, whose
+ * worker threads compete with everything else) noise only ever adds time,
+ * and the same kernel timed twice a few seconds apart differed by up to
+ * 1.5x in its medians, far less in its minima. */
 static tern_status time_candidate(const tern_backend_vtbl *vt, tern_device *dev,
                                   const tern_tunable *t, void *prep, problem *p,
                                   double sample_s, double *us, tern_err *err) {
@@ -294,13 +298,10 @@ static tern_status time_candidate(const tern_backend_vtbl *vt, tern_device *dev,
       return s;
     v[k] = (now_s() - t0) / reps * 1e6;
   }
-  for (int i = 1; i < SAMPLES; i++) /* insertion sort */
-    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-      double x = v[j];
-      v[j] = v[j - 1];
-      v[j - 1] = x;
-    }
-  *us = v[SAMPLES / 2];
+  *us = v[0];
+  for (int k = 1; k < SAMPLES; k++)
+    if (v[k] < *us)
+      *us = v[k];
   return TERN_OK;
 }
 
@@ -404,21 +405,35 @@ static void finalists_add(finalists *f, const tern_tuning_params *cfg,
   }
 }
 
-static double median_of(double *v, int n) {
-  for (int i = 1; i < n; i++) /* insertion sort */
-    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-      double x = v[j];
-      v[j] = v[j - 1];
-      v[j - 1] = x;
+/* Time the prepared configurations prep[0..n) in `rounds` rounds, taking
+ * turns (who goes first rotates), into best[i]: the fastest of all their
+ * samples. false when a run failed. */
+static bool time_rounds(const tune_run *tr, const tern_tunable *t, problem *p,
+                        double sample_s, void *const *prep, int n, int rounds,
+                        double *best) {
+  tern_err e;
+  for (int i = 0; i < n; i++)
+    best[i] = -1;
+  for (int r = 0; r < rounds; r++)
+    for (int k = 0; k < n; k++) {
+      int i = (r + k) % n;
+      double us;
+      if (time_candidate(tr->vt, tr->dev, t, prep[i], p, sample_s, &us, &e))
+        return false;
+      if (best[i] < 0 || us < best[i])
+        best[i] = us;
     }
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return true;
 }
 
 /* The first pass timed each candidate once, minutes apart from the default,
- * while the machine's load may have changed: time the default and the
- * finalists again in alternating rounds, and keep the finalist with the
- * lowest median. Those medians are the figures reported and stored; if the
- * default's is as low, the default wins. */
+ * while the machine's load may have changed. The default and the
+ * finalists are timed again, taking turns, and the fastest finalist is
+ * chosen; then the default and that finalist are timed once more in fresh
+ * rounds, and those figures are the ones reported and stored (timings that
+ * chose the winner would flatter it: the fastest of three noisy figures is
+ * low by chance). If the default is as fast, it wins. */
+#define SELECT_ROUNDS 3
 #define CONFIRM_ROUNDS 5
 static void confirm(const tune_run *tr, const tern_tunable *t, problem *p,
                     double sample_s, const finalists *f,
@@ -437,33 +452,34 @@ static void confirm(const tune_run *tr, const tern_tunable *t, problem *p,
   bool ok = true;
   for (int i = 0; i < n && ok; i++)
     ok = !t->prepare(tr->dev, &p->node, cfg[i], &prep[i], &e);
-  double v[FINALISTS + 1][CONFIRM_ROUNDS];
-  for (int r = 0; r < CONFIRM_ROUNDS && ok; r++)
-    for (int k = 0; k < n && ok; k++) {
-      int i = (r + k) % n; /* rotate who goes first */
-      ok = !time_candidate(tr->vt, tr->dev, t, prep[i], p, sample_s, &v[i][r],
-                           &e);
-    }
+  double sel[FINALISTS + 1], fin[2];
+  int best = 1;
+  if (ok && n > 2) {
+    ok = time_rounds(tr, t, p, sample_s, prep, n, SELECT_ROUNDS, sel);
+    for (int i = 2; i < n; i++)
+      if (sel[i] < sel[best])
+        best = i;
+  }
+  void *pair[2] = {prep[0], prep[best]};
+  if (ok)
+    ok = time_rounds(tr, t, p, sample_s, pair, 2, CONFIRM_ROUNDS, fin);
   for (int i = 0; i < n; i++)
     if (prep[i])
       t->release(tr->dev, prep[i]);
   if (!ok)
     return;
-  double med[FINALISTS + 1];
-  int best = 1;
-  for (int i = 0; i < n; i++) {
-    med[i] = median_of(v[i], CONFIRM_ROUNDS);
-    if (i > 1 && med[i] < med[best])
-      best = i;
-  }
-  res->default_us = med[0];
-  if (med[0] <= med[best]) {
+  char c[160];
+  tern_tuning_params_str(cfg[best], c, sizeof c);
+  tern_log(TERN_LOG_DEBUG, "tune %s %s: final: default %.1f us, %s %.1f us",
+           t->kernel, p->shape_class, fin[0], c, fin[1]);
+  res->default_us = fin[0];
+  if (fin[0] <= fin[1]) {
     /* the default is really as fast: it wins */
     res->best = res->defaults;
-    res->best_us = med[0];
+    res->best_us = fin[0];
   } else {
     res->best = *cfg[best];
-    res->best_us = med[best];
+    res->best_us = fin[1];
   }
 }
 

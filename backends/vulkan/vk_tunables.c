@@ -211,7 +211,7 @@ static bool tune_ok(const tern_device *d, const tern_exec_node *n,
     /* the broadcast variant reads x rows from lanes 0..3 */
     if (sg && t->gemm_wg < 4)
       return false;
-    if (k->kernel[0] == 'c' && !wg_ok(d, (int32_t)t->col_wg))
+    if (strcmp(k->kernel, "conv") == 0 && !wg_ok(d, (int32_t)t->col_wg))
       return false;
     if (strict) {
       /* more invocations than channel blocks only idle */
@@ -283,8 +283,8 @@ void tern_vk_tune_for_node(tern_device *dev, const tern_exec_node *node,
 }
 
 /* ------------------------------------------------------------ tunables */
-/* The tunable of `kernel` for the tuner's callbacks: they get only the
- * node, and every node belongs to exactly one kernel. */
+/* cfg as the tunables of node's kernel (the tuner's callbacks get only the
+ * node; a node belongs to one kernel at most). */
 static bool cfg_to_tune(tern_device *d, const tern_exec_node *n,
                         const tern_tuning_params *cfg, tern_vk_tune *t) {
   const vk_kernel *k = kernel_of(n);
