@@ -630,6 +630,20 @@ Test(tune, cli_tunes_and_manages_the_database) {
     cr_assert_gt(json_object_get_double(field(r, "best_us")), 0);
   }
   cr_assert(json_object_get_boolean(field(doc, "saved")));
+  /* tuned vs default per kernel, and the device's budget and time used */
+  json_object *sum = field(doc, "summary");
+  cr_assert_eq(json_object_array_length(sum), 1);
+  json_object *k = json_object_array_get_idx(sum, 0);
+  cr_assert_str_eq(json_object_get_string(field(k, "kernel")), "linear_q");
+  cr_assert_eq(json_object_get_int(field(k, "problems")), 3);
+  cr_assert_geq(json_object_get_double(field(k, "best_speedup")),
+                json_object_get_double(field(k, "geomean_speedup")));
+  cr_assert_geq(json_object_get_double(field(k, "geomean_speedup")), 1.0);
+  json_object *dv = json_object_array_get_idx(field(doc, "devices"), 0);
+  cr_assert_str_eq(json_object_get_string(field(dv, "device")), "cpu:0");
+  cr_assert_gt(json_object_get_double(field(dv, "elapsed_s")), 0);
+  cr_assert_leq(json_object_get_double(field(dv, "elapsed_s")),
+                json_object_get_double(field(dv, "budget_s")) + 30);
   json_object_put(doc);
   snprintf(p, sizeof p, "%s/err.txt", d);
   char *err = slurp(p);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,46 @@ static void on_progress(void *user, const tern_tune_progress *p) {
   fprintf(stderr, " (best %.1f us)\n", p->best_us);
 }
 
+/* Per kernel of one device: how many problems, how many got faster than
+ * the built-in default, the best and the geometric-mean speed-up (tuned /
+ * default time, 1.00 where the default won). */
+typedef struct kernel_sum {
+  char kernel[64];
+  int problems, faster;
+  double best, log_sum;
+  char best_shape[64];
+} kernel_sum;
+
+static int summarize(const tern_tune_result *res, int n, kernel_sum *out,
+                     int max) {
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    const tern_tune_result *r = &res[i];
+    if (r->best_us <= 0 || r->default_us <= 0)
+      continue;
+    int j = 0;
+    while (j < k && strcmp(out[j].kernel, r->kernel))
+      j++;
+    if (j == k) {
+      if (k == max)
+        continue;
+      memset(&out[k], 0, sizeof out[k]);
+      snprintf(out[k].kernel, sizeof out[k].kernel, "%s", r->kernel);
+      k++;
+    }
+    double x = r->default_us / r->best_us;
+    kernel_sum *s = &out[j];
+    s->problems++;
+    s->faster += x > 1.0;
+    s->log_sum += log(x);
+    if (x > s->best || s->problems == 1) {
+      s->best = x;
+      snprintf(s->best_shape, sizeof s->best_shape, "%s", r->shape);
+    }
+  }
+  return k;
+}
+
 static json_object *params_json(const tern_tuning_params *p) {
   json_object *o = json_object_new_object();
   for (int i = 0; i < p->count; i++)
@@ -357,6 +398,7 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
       ids[n_ids++] = d;
   double budget = a->budget > 0 ? a->budget : 60;
   json_object *root = json_object_new_object(), *arr = json_object_new_array();
+  json_object *sums = json_object_new_array(), *devs = json_object_new_array();
   int rc = 0, stored = 0;
   for (int k = 0; k < n_ids; k++) {
     const tern_device_info *in = &ctx->devices[ids[k]].info;
@@ -368,12 +410,21 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
     o.seed = a->seed;
     o.sample_s = a->sample_s;
     o.progress = on_progress;
-    fprintf(stderr, "tuning %s (%s) for %.0f s\n", in->id, in->name,
-            o.budget_s);
+    double load0[1] = {-1}, load1[1] = {-1};
+    if (getloadavg(load0, 1) != 1)
+      load0[0] = -1;
+    fprintf(stderr, "tuning %s (%s) for %.0f s (load average %.2f)\n", in->id,
+            in->name, o.budget_s, load0[0]);
     tern_tune_result *res = NULL;
     int n = 0;
     tern_err_clear(&err);
-    if (tern_tune_device(ctx, in->id, &o, NULL, 0, db, &res, &n, &err)) {
+    uint64_t t0 = tern_now_ns();
+    tern_status ts =
+        tern_tune_device(ctx, in->id, &o, NULL, 0, db, &res, &n, &err);
+    double used = (double)(tern_now_ns() - t0) * 1e-9;
+    if (getloadavg(load1, 1) != 1)
+      load1[0] = -1;
+    if (ts) {
       fprintf(stderr, "tern tune: error: %s\n", err.msg);
       rc = 1;
       continue;
@@ -388,7 +439,7 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
       tern_tuning_params_str(&r->best, b, sizeof b);
       tern_tuning_params_str(&r->defaults, d, sizeof d);
       if (!a->json) {
-        printf("%-8s %-10s %-26s ", r->device, r->kernel, r->shape);
+        printf("%-8s %-11s %-32s ", r->device, r->kernel, r->shape);
         if (r->best_us > 0 && r->default_us > 0)
           printf("%8.1f us -> %8.1f us (%.2fx)  %s", r->default_us, r->best_us,
                  r->default_us / r->best_us, b);
@@ -431,6 +482,48 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
       json_object_array_add(arr, x);
       (void)d;
     }
+    /* tuned vs default per kernel: the figure the tuner is for */
+    kernel_sum ks[32];
+    int nk = summarize(res, n, ks, 32);
+    if (!a->json && nk > 0) {
+      printf("%s: tuned vs built-in default per kernel (%.0f of %.0f s, load "
+             "average %.2f -> %.2f)\n",
+             in->id, used, o.budget_s, load0[0], load1[0]);
+      for (int i = 0; i < nk; i++)
+        printf("  %-11s best %5.2fx (%s)  geomean %5.2fx  faster on %d of %d "
+               "problems\n",
+               ks[i].kernel, ks[i].best, ks[i].best_shape,
+               exp(ks[i].log_sum / ks[i].problems), ks[i].faster,
+               ks[i].problems);
+    }
+    for (int i = 0; i < nk; i++) {
+      json_object *x = json_object_new_object();
+      json_object_object_add(x, "device", json_object_new_string(in->id));
+      json_object_object_add(x, "kernel", json_object_new_string(ks[i].kernel));
+      json_object_object_add(x, "problems",
+                             json_object_new_int(ks[i].problems));
+      json_object_object_add(x, "faster", json_object_new_int(ks[i].faster));
+      json_object_object_add(x, "best_speedup",
+                             json_object_new_double(ks[i].best));
+      json_object_object_add(x, "best_shape",
+                             json_object_new_string(ks[i].best_shape));
+      json_object_object_add(
+          x, "geomean_speedup",
+          json_object_new_double(exp(ks[i].log_sum / ks[i].problems)));
+      json_object_array_add(sums, x);
+    }
+    json_object *dj = json_object_new_object();
+    json_object_object_add(dj, "device", json_object_new_string(in->id));
+    json_object_object_add(dj, "name", json_object_new_string(in->name));
+    json_object_object_add(dj, "budget_s", json_object_new_double(o.budget_s));
+    json_object_object_add(dj, "elapsed_s", json_object_new_double(used));
+    json_object_object_add(dj, "load_avg_start",
+                           load0[0] >= 0 ? json_object_new_double(load0[0])
+                                         : NULL);
+    json_object_object_add(dj, "load_avg_end",
+                           load1[0] >= 0 ? json_object_new_double(load1[0])
+                                         : NULL);
+    json_object_array_add(devs, dj);
     free(res);
     /* saved after every device: a crash later keeps what was found */
     if (!a->dry_run && path && stored > 0 && save(db, path))
@@ -440,7 +533,9 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
   json_object_object_add(root, "tuning_db",
                          path ? json_object_new_string(path) : NULL);
   json_object_object_add(root, "saved", json_object_new_boolean(write && !rc));
+  json_object_object_add(root, "devices", devs);
   json_object_object_add(root, "results", arr);
+  json_object_object_add(root, "summary", sums);
   if (a->json)
     printf("%s\n", json_object_to_json_string_ext(
                        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |

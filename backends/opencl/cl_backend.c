@@ -405,10 +405,6 @@ static tern_status cl_device_open(tern_backend_ctx *ctx, int index,
   cl_device_fp_config fp = 0;
   clGetDeviceInfo(r->id, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
   dev->exact_divsqrt = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
-  const char *bm = getenv("TERN_CL_QGEMM_BM");
-  dev->qgemm_bm = bm ? atoi(bm) : 64;
-  if (dev->qgemm_bm < 4 || dev->qgemm_bm > 4096 || dev->qgemm_bm % 4)
-    dev->qgemm_bm = 64;
   const char *gm = getenv("TERN_CL_GEMM");
   if (gm && strcmp(gm, "dot4") == 0)
     dev->gemm_dot4 = true;
@@ -416,6 +412,7 @@ static tern_status cl_device_open(tern_backend_ctx *ctx, int index,
     dev->gemm_dot4 = false;
   else
     dev->gemm_dot4 = r->info.type != TERN_DEVICE_CPU;
+  tern_cl_tune_defaults(dev);
   tern_log(TERN_LOG_INFO,
            "opencl: opened '%s': fp16=%s int_dot=%s "
            "subgroups=%s clblast=%s gemm=%s",
@@ -677,6 +674,15 @@ tern_status tern_cl_launch1(tern_device *dev, cl_kernel k, size_t n,
   return tern_cl_launch(dev, k, 1, &n, NULL, what, err);
 }
 
+tern_status tern_cl_launch_ept(tern_device *dev, cl_kernel k, size_t n, int lws,
+                               int ept, const char *what, tern_err *err) {
+  if (!n)
+    return TERN_OK;
+  size_t per = ept > 1 ? (size_t)ept : 1, g = (n + per - 1) / per;
+  size_t l = lws > 0 ? (size_t)lws : 0;
+  return tern_cl_launch(dev, k, 1, &g, l ? &l : NULL, what, err);
+}
+
 cl_mem tern_cl_input(tern_cl_node *p, tern_buffer *const *bufs,
                      const size_t *offsets, int i, cl_uint *off) {
   if (p->node.in_const[i] || !bufs[i]) {
@@ -780,9 +786,10 @@ static void cl_node_release(tern_device *dev, void *prepared) {
   tern_free(p);
 }
 
-tern_status tern_cl_node_prepare_bm(tern_device *dev,
-                                    const tern_exec_node *node, int bm,
-                                    void **prepared, tern_err *err) {
+tern_status tern_cl_node_prepare_tuned(tern_device *dev,
+                                       const tern_exec_node *node,
+                                       const tern_cl_tune *tune,
+                                       void **prepared, tern_err *err) {
   if (!cl_supports(dev, node))
     return tern_err_set(err, TERN_ERR_UNSUPPORTED,
                         "opencl: node '%s' (%s) is not supported on '%s'",
@@ -794,7 +801,10 @@ tern_status tern_cl_node_prepare_bm(tern_device *dev,
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "opencl: out of memory");
   p->op = op_impl(node->op);
   p->node = *node;
-  p->bm = bm > 0 ? bm : tern_cl_bm_for_node(dev, node);
+  if (tune)
+    p->tune = *tune;
+  else
+    tern_cl_tune_for_node(dev, node, &p->tune);
   tern_status s = p->op->prepare(dev, node, p, err);
   if (s) {
     tern_err_prefix(err, "node '%s' (%s): ", node->name ? node->name : "?",
@@ -808,7 +818,7 @@ tern_status tern_cl_node_prepare_bm(tern_device *dev,
 
 static tern_status cl_node_prepare(tern_device *dev, const tern_exec_node *node,
                                    void **prepared, tern_err *err) {
-  return tern_cl_node_prepare_bm(dev, node, 0, prepared, err);
+  return tern_cl_node_prepare_tuned(dev, node, NULL, prepared, err);
 }
 
 static tern_status cl_node_run(tern_device *dev, void *prepared,

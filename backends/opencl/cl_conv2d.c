@@ -119,11 +119,16 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
       st = tern_cl_upload_bias(dev, node, 2, s.OC, &p->mem[2], err);
     if (!st)
       st = tern_cl_quant_kernel(dev, false, &p->k[0], err);
+    char dopts[64];
+    snprintf(dopts, sizeof dopts, "-DACT=%d -DOWT=%d", node->params.activation,
+             p->tune.conv_owt);
     if (!st)
-      st = tern_cl_kernel(dev, "conv2d", opts, "conv_q_direct", &p->k[1], err);
+      st = tern_cl_kernel(dev, "conv2d", dopts, "conv_q_direct", &p->k[1], err);
     return st;
   }
   p->dim[D_KPC] = Kc;
+  char kopts[48];
+  snprintf(kopts, sizeof kopts, "-DKT=%d", p->tune.conv_kt);
   if (!dev->gemm_dot4 && w->dtype == TERN_DTYPE_TERNARY) {
     /* byte codes, rows padded to 2 for tgemm.cl */
     p->mode = MODE_Q_TGEMM;
@@ -133,12 +138,12 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
     if (!st)
       st = tern_cl_quant_kernel(dev, false, &p->k[0], err);
     if (!st)
-      st = tern_cl_kernel(dev, "conv2d", "", "im2col_q", &p->k[1], err);
+      st = tern_cl_kernel(dev, "conv2d", kopts, "im2col_q", &p->k[1], err);
     if (!st)
       st = tern_cl_kernel(dev, "conv2d", "", "row_sums", &p->k[3], err);
     char topts[96];
     snprintf(topts, sizeof topts, "-DACT=%d -DBM=%d -DOUT_CM",
-             node->params.activation, dev->qgemm_bm);
+             node->params.activation, p->tune.bm);
     if (!st)
       st = tern_cl_kernel(dev, "tgemm", topts, "tgemm", &p->k[2], err);
     return st;
@@ -152,7 +157,7 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
     if (!st)
       st = tern_cl_quant_kernel(dev, false, &p->k[0], err);
     if (!st)
-      st = tern_cl_kernel(dev, "conv2d", "", "im2col_q", &p->k[1], err);
+      st = tern_cl_kernel(dev, "conv2d", kopts, "im2col_q", &p->k[1], err);
     char copts[64];
     snprintf(copts, sizeof copts, "-DACT=%d -DOUT_CM", node->params.activation);
     if (!st)
@@ -162,13 +167,15 @@ static tern_status conv_prepare(tern_device *dev, const tern_exec_node *node,
   st = tern_cl_upload_panels(dev, w, bias, s.OC, Kc, p->dim[D_NP], p->mem, err);
   if (!st)
     st = tern_cl_quant_kernel(dev, true, &p->k[0], err);
-  if (!st)
-    st = tern_cl_kernel(dev, "conv2d", "-DCTYPE=short", "im2col_q", &p->k[1],
-                        err);
+  if (!st) {
+    char sopts[64];
+    snprintf(sopts, sizeof sopts, "-DCTYPE=short %s", kopts);
+    st = tern_cl_kernel(dev, "conv2d", sopts, "im2col_q", &p->k[1], err);
+  }
   if (!st)
     st = tern_cl_qgemm_kernel(dev, node->params.activation,
-                              w->dtype == TERN_DTYPE_TERNARY, true, &p->k[2],
-                              err);
+                              w->dtype == TERN_DTYPE_TERNARY, true, p->tune.bm,
+                              &p->k[2], err);
   return st;
 }
 
@@ -279,14 +286,17 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
   if (st)
     return st;
   if (direct) {
+    /* OWT outputs of a row per work-item */
+    int owt = p->tune.conv_owt;
+    size_t items = (size_t)(N * s.OC * s.OH) * ((s.OW + owt - 1) / owt);
     st = tern_cl_args(p->k[1], "conv_q_direct", err, TERN_CL_MEM(q),
                       TERN_CL_UINT(Kpx), TERN_CL_MEM(xs),
                       TERN_CL_MEM(p->mem[0]), TERN_CL_UINT(Kc),
                       TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
-                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(total),
+                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(items),
                       sizeof s, (const void *)&s, TERN_CL_END);
     return st ? st
-              : tern_cl_launch(dev, p->k[1], 1, &total, NULL, "conv_q_direct",
+              : tern_cl_launch(dev, p->k[1], 1, &items, NULL, "conv_q_direct",
                                err);
   }
   /* im2col + GEMM in chunks of samples so the column buffer stays near
@@ -310,7 +320,9 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
                      TERN_CL_UINT(Kpx), TERN_CL_MEM(col), TERN_CL_UINT(Kpc),
                      TERN_CL_UINT(Kc), TERN_CL_UINT(0), TERN_CL_UINT(n0),
                      TERN_CL_UINT(Mc), sizeof s, (const void *)&s, TERN_CL_END);
-    size_t g[2] = {(size_t)Kpc, (size_t)Mc};
+    /* KT taps of a row per work-item */
+    size_t g[2] = {(size_t)(Kpc + p->tune.conv_kt - 1) / p->tune.conv_kt,
+                   (size_t)Mc};
     if (!st)
       st = tern_cl_launch(dev, p->k[1], 2, g, NULL, "im2col_q", err);
     /* output channel-major: y[n][oc][p], sample stride OC*P */
@@ -333,7 +345,7 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
             TERN_CL_UINT(s.OC), TERN_CL_UINT(Kpc), TERN_CL_UINT(n0),
             TERN_CL_UINT(P), TERN_CL_UINT((int64_t)s.OC * P), TERN_CL_END);
       size_t g2[2] = {(size_t)p->dim[D_NP] / 32,
-                      (size_t)(Mc + dev->qgemm_bm - 1) / dev->qgemm_bm};
+                      (size_t)(Mc + p->tune.bm - 1) / p->tune.bm};
       size_t l2[2] = {1, 1};
       if (!st)
         st = tern_cl_launch(dev, p->k[2], 2, g2, l2, "tgemm", err);
@@ -342,9 +354,9 @@ static tern_status conv_run(tern_device *dev, tern_cl_node *p,
                             y_off + (cl_uint)(n0 * s.OC * P), Mc, s.OC, Kpc, P,
                             (int64_t)s.OC * P, err);
     else if (!st)
-      st = tern_cl_qgemm_p(dev, p->k[2], col, xs, (cl_uint)n0, p->mem, y,
-                           y_off + (cl_uint)(n0 * s.OC * P), Mc, s.OC, Kc,
-                           p->dim[D_NP], P, (int64_t)s.OC * P, err);
+      st = tern_cl_qgemm_p(dev, p->k[2], p->tune.bm, col, xs, (cl_uint)n0,
+                           p->mem, y, y_off + (cl_uint)(n0 * s.OC * P), Mc,
+                           s.OC, Kc, p->dim[D_NP], P, (int64_t)s.OC * P, err);
   }
   return st;
 }

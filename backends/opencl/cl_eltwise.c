@@ -23,7 +23,7 @@ static tern_status unary_prepare(tern_device *dev, const tern_exec_node *node,
             : node->op == TERN_OP_GELU  ? TERN_ACT_GELU
                                         : TERN_ACT_SILU;
   char opts[32];
-  snprintf(opts, sizeof opts, "-DACT=%d", act);
+  snprintf(opts, sizeof opts, "-DACT=%d -DEPT=%d", act, p->tune.elt_ept);
   tern_status s = tern_cl_upload_consts(dev, node, p, err);
   return s ? s : tern_cl_kernel(dev, "eltwise", opts, "unary", &p->k[0], err);
 }
@@ -37,7 +37,9 @@ static tern_status unary_run(tern_device *dev, tern_cl_node *p,
   tern_status s = tern_cl_args(p->k[0], "unary", err, TERN_CL_MEM(x),
                                TERN_CL_UINT(xo), TERN_CL_MEM(y),
                                TERN_CL_UINT(yo), TERN_CL_UINT(n), TERN_CL_END);
-  return s ? s : tern_cl_launch1(dev, p->k[0], n, "unary", err);
+  return s ? s
+           : tern_cl_launch_ept(dev, p->k[0], n, p->tune.elt_lws,
+                                p->tune.elt_ept, "unary", err);
 }
 
 const tern_cl_op tern_cl_op_unary = {unary_supports, unary_prepare, unary_run};
@@ -68,11 +70,11 @@ static bool binary_supports(tern_device *dev, const tern_exec_node *node) {
 
 static tern_status binary_prepare(tern_device *dev, const tern_exec_node *node,
                                   tern_cl_node *p, tern_err *err) {
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DBINOP=%d -DEPT=%d", node->op == TERN_OP_MUL,
+           p->tune.elt_ept);
   tern_status s = tern_cl_upload_consts(dev, node, p, err);
-  return s ? s
-           : tern_cl_kernel(dev, "eltwise",
-                            node->op == TERN_OP_MUL ? "-DBINOP=1" : "-DBINOP=0",
-                            "binary", &p->k[0], err);
+  return s ? s : tern_cl_kernel(dev, "eltwise", opts, "binary", &p->k[0], err);
 }
 
 static tern_status binary_run(tern_device *dev, tern_cl_node *p,
@@ -95,7 +97,9 @@ static tern_status binary_run(tern_device *dev, tern_cl_node *p,
       p->k[0], "binary", err, TERN_CL_MEM(a), TERN_CL_UINT(ao), TERN_CL_MEM(bb),
       TERN_CL_UINT(bo), TERN_CL_MEM(y), TERN_CL_UINT(yo), TERN_CL_UINT(n),
       sizeof b, (const void *)&b, TERN_CL_END);
-  return s ? s : tern_cl_launch1(dev, p->k[0], n, "binary", err);
+  return s ? s
+           : tern_cl_launch_ept(dev, p->k[0], n, p->tune.elt_lws,
+                                p->tune.elt_ept, "binary", err);
 }
 
 const tern_cl_op tern_cl_op_binary = {binary_supports, binary_prepare,

@@ -38,6 +38,17 @@ typedef struct tern_cl_features {
   bool clblast;
 } tern_cl_features;
 
+/* Tunables of one node (cl_tunables.c), fixed when it is prepared: -D build
+ * options and launch sizes. */
+typedef struct tern_cl_tune {
+  int bm;       /* rows per work-item of tgemm/q8gemm/qgemm_p (-DBM) */
+  int gemv_lws; /* local size of tgemv/qgemv8 */
+  int conv_kt;  /* taps per work-item of im2col_q (-DKT) */
+  int conv_owt; /* outputs per work-item of conv_q_direct (-DOWT) */
+  int elt_lws;  /* local size of unary/binary (0: the runtime's choice) */
+  int elt_ept;  /* elements per work-item of unary/binary (-DEPT) */
+} tern_cl_tune;
+
 struct tern_device {
   tern_backend_ctx *ctx;
   int index;
@@ -54,7 +65,7 @@ struct tern_device {
   bool gemm_dot4;
   bool exact_divsqrt;    /* -cl-fp32-correctly-rounded-divide-sqrt offered */
   tern_tunable *tunable; /* cl_tunables.c's list, made on first use */
-  int qgemm_bm; /* rows per work-item of qgemm_p (-DBM; TERN_CL_QGEMM_BM) */
+  tern_cl_tune tune; /* built-in defaults (TERN_CL_TUNE, TERN_CL_QGEMM_BM) */
   tern_cl_prog *progs;
   int n_progs, cap_progs;
   /* scratch memory shared by nodes (the queue is in order) */
@@ -151,18 +162,26 @@ struct tern_cl_node {
   int64_t dim[16];             /* op-specific sizes */
   int mode;                    /* op-specific variant */
   cl_mem cin[TERN_MAX_INPUTS]; /* constant inputs of the simple ops */
-  int bm; /* rows per work-item of tgemm/q8gemm (-DBM), chosen at prepare */
+  tern_cl_tune tune;           /* chosen at prepare (database or defaults) */
 };
 
-/* cl_tunables.c: tgemm/q8gemm rows per work-item for node (the tuning
- * database's entry for this device and shape class, else dev->qgemm_bm;
- * TERN_CL_QGEMM_BM overrides both), and the list for `tern tune`. */
-int tern_cl_bm_for_node(tern_device *dev, const tern_exec_node *node);
+/* cl_tunables.c: the device's built-in defaults (TERN_CL_TUNE and
+ * TERN_CL_QGEMM_BM applied), the tunables of node's kernel (the tuning
+ * database's entry for this device and shape class, else the defaults; the
+ * environment overrides both), and the list for `tern tune`. */
+void tern_cl_tune_defaults(tern_device *dev);
+void tern_cl_tune_for_node(tern_device *dev, const tern_exec_node *node,
+                           tern_cl_tune *out);
 int tern_cl_tunables(tern_device *dev, const tern_tunable **list);
-/* cl_backend.c: node_prepare with rows per work-item bm (0: as above). */
-tern_status tern_cl_node_prepare_bm(tern_device *dev,
-                                    const tern_exec_node *node, int bm,
-                                    void **prepared, tern_err *err);
+/* The tunables a prepared node of this backend captured, as its kernels
+ * use them ("bm=8"; "" for ops without tunables). Tests read it. */
+const char *tern_cl_node_tuning(tern_device *dev, const void *prepared,
+                                char *buf, size_t n);
+/* cl_backend.c: node_prepare with explicit tunables (NULL: as above). */
+tern_status tern_cl_node_prepare_tuned(tern_device *dev,
+                                       const tern_exec_node *node,
+                                       const tern_cl_tune *tune,
+                                       void **prepared, tern_err *err);
 
 /* Input i of a running node: its session buffer, or the constant uploaded
  * at prepare (then *off is 0). *off is in floats. */
@@ -175,6 +194,10 @@ tern_status tern_cl_upload_consts(tern_device *dev, const tern_exec_node *node,
  * runtime. */
 tern_status tern_cl_launch1(tern_device *dev, cl_kernel k, size_t n,
                             const char *what, tern_err *err);
+/* A 1-D launch over n elements, ept per work-item, local size lws (0: the
+ * runtime's choice). */
+tern_status tern_cl_launch_ept(tern_device *dev, cl_kernel k, size_t n, int lws,
+                               int ept, const char *what, tern_err *err);
 
 extern const tern_cl_op tern_cl_op_linear;
 extern const tern_cl_op tern_cl_op_conv2d;

@@ -131,10 +131,11 @@ tern_status tern_cl_upload_panels(tern_device *dev, const tern_view *w,
   return upload_with_scales(dev, w, bias, N, Np, b, bytes, mems, err);
 }
 
-tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
-                            cl_uint xs_off, const cl_mem *panels, cl_mem y,
-                            cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
-                            int64_t Np, int64_t P, int64_t YS, tern_err *err) {
+tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, int bm, cl_mem A,
+                            cl_mem xs, cl_uint xs_off, const cl_mem *panels,
+                            cl_mem y, cl_uint y_off, int64_t M, int64_t N,
+                            int64_t Kp, int64_t Np, int64_t P, int64_t YS,
+                            tern_err *err) {
   tern_status s = tern_cl_args(
       k, "qgemm_p", err, TERN_CL_MEM(A), TERN_CL_MEM(panels[0]),
       TERN_CL_MEM(xs), TERN_CL_MEM(panels[1]), TERN_CL_MEM(panels[2]),
@@ -143,17 +144,16 @@ tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
       TERN_CL_UINT(YS), TERN_CL_END);
   if (s)
     return s;
-  size_t g[2] = {(size_t)Np / 32,
-                 (size_t)(M + dev->qgemm_bm - 1) / dev->qgemm_bm};
+  size_t g[2] = {(size_t)Np / 32, (size_t)(M + bm - 1) / bm};
   size_t l[2] = {1, 1};
   return tern_cl_launch(dev, k, 2, g, l, "qgemm_p", err);
 }
 
 tern_status tern_cl_qgemm_kernel(tern_device *dev, int act, bool ternary,
-                                 bool channel_major, cl_kernel *out,
+                                 bool channel_major, int bm, cl_kernel *out,
                                  tern_err *err) {
   char opts[128];
-  snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d -DKB=%d%s", act, dev->qgemm_bm,
+  snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d -DKB=%d%s", act, bm,
            ternary ? 256 : 2, channel_major ? " -DOUT_CM" : "");
   return tern_cl_kernel(dev, "qgemm", opts, "qgemm_p", out, err);
 }
@@ -355,7 +355,7 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
     if (!s)
       s = tern_cl_quant_kernel(dev, false, &p->k[0], err);
     snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d", node->params.activation,
-             p->bm);
+             p->tune.bm);
     if (!s)
       s = tern_cl_kernel(dev, "tgemm", opts, "tgemm", &p->k[1], err);
     return s;
@@ -369,7 +369,7 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
     if (!s)
       s = tern_cl_quant_kernel(dev, true, &p->k[0], err);
     snprintf(opts, sizeof opts, "-DACT=%d -DBM=%d", node->params.activation,
-             p->bm);
+             p->tune.bm);
     if (!s)
       s = tern_cl_kernel(dev, "qgemm", opts, "q8gemm", &p->k[1], err);
     return s;
@@ -385,8 +385,8 @@ static tern_status linear_prepare(tern_device *dev, const tern_exec_node *node,
     s = tern_cl_quant_kernel(dev, true, &p->k[0], err);
   if (!s)
     s = tern_cl_qgemm_kernel(dev, node->params.activation,
-                             w->dtype == TERN_DTYPE_TERNARY, false, &p->k[1],
-                             err);
+                             w->dtype == TERN_DTYPE_TERNARY, false, p->tune.bm,
+                             &p->k[1], err);
   return s;
 }
 
@@ -537,7 +537,8 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
                      TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
                      TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
-    size_t g[2] = {(size_t)p->dim[D_NP] / 32, (size_t)(M + p->bm - 1) / p->bm};
+    size_t g[2] = {(size_t)p->dim[D_NP] / 32,
+                   (size_t)(M + p->tune.bm - 1) / p->tune.bm};
     size_t l[2] = {1, 1};
     return s ? s : tern_cl_launch(dev, p->k[1], 2, g, l, "q8gemm", err);
   }
@@ -549,7 +550,8 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
         TERN_CL_MEM(p->mem[2]), TERN_CL_MEM(y), TERN_CL_UINT(y_off),
         TERN_CL_UINT(M), TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]),
         TERN_CL_UINT(0), TERN_CL_UINT(1), TERN_CL_UINT(0), TERN_CL_END);
-    size_t g[2] = {(size_t)p->dim[D_NP] / 32, (size_t)(M + p->bm - 1) / p->bm};
+    size_t g[2] = {(size_t)p->dim[D_NP] / 32,
+                   (size_t)(M + p->tune.bm - 1) / p->tune.bm};
     size_t l[2] = {1, 1};
     return s ? s : tern_cl_launch(dev, p->k[1], 2, g, l, "tgemm", err);
   }
@@ -559,7 +561,7 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
                      TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
                      TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
-    size_t g = (size_t)p->dim[D_NP] / 16, l = 1;
+    size_t g = (size_t)p->dim[D_NP] / 16, l = (size_t)p->tune.gemv_lws;
     return s ? s : tern_cl_launch(dev, p->k[1], 1, &g, &l, "qgemv8", err);
   }
   if (!s && p->mode == MODE_TGEMV) {
@@ -569,13 +571,13 @@ static tern_status linear_run(tern_device *dev, tern_cl_node *p,
                      TERN_CL_MEM(p->mem[1]), TERN_CL_MEM(p->mem[2]),
                      TERN_CL_MEM(y), TERN_CL_UINT(y_off), TERN_CL_UINT(M),
                      TERN_CL_UINT(N), TERN_CL_UINT(p->dim[D_KP]), TERN_CL_END);
-    size_t g = (size_t)p->dim[D_NP] / 16, l = 1;
+    size_t g = (size_t)p->dim[D_NP] / 16, l = (size_t)p->tune.gemv_lws;
     return s ? s : tern_cl_launch(dev, p->k[1], 1, &g, &l, "tgemv", err);
   }
   if (s)
     return s;
-  return tern_cl_qgemm_p(dev, p->k[1], q, xs, 0, p->mem, y, y_off, M, N,
-                         p->dim[D_KP], p->dim[D_NP], 1, 0, err);
+  return tern_cl_qgemm_p(dev, p->k[1], p->tune.bm, q, xs, 0, p->mem, y, y_off,
+                         M, N, p->dim[D_KP], p->dim[D_NP], 1, 0, err);
 }
 
 const tern_cl_op tern_cl_op_linear = {linear_supports, linear_prepare,

@@ -26,15 +26,18 @@ tern_status tern_cl_quantize(tern_device *dev, cl_kernel k, cl_mem x,
 tern_status tern_cl_upload_panels(tern_device *dev, const tern_view *w,
                                   const float *bias, int64_t N, int64_t K,
                                   int64_t Np, cl_mem *mems, tern_err *err);
+/* qgemm_p built with bm rows per work-item (-DBM). */
 tern_status tern_cl_qgemm_kernel(tern_device *dev, int act, bool ternary,
-                                 bool channel_major, cl_kernel *out,
+                                 bool channel_major, int bm, cl_kernel *out,
                                  tern_err *err);
-/* Run qgemm_p over M rows of A (short codes, rows of Kp); channel-major
- * kernels take P pixels per sample and the sample stride YS of y. */
-tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, cl_mem A, cl_mem xs,
-                            cl_uint xs_off, const cl_mem *panels, cl_mem y,
-                            cl_uint y_off, int64_t M, int64_t N, int64_t Kp,
-                            int64_t Np, int64_t P, int64_t YS, tern_err *err);
+/* Run qgemm_p (built with bm) over M rows of A (short codes, rows of Kp);
+ * channel-major kernels take P pixels per sample and the sample stride YS
+ * of y. */
+tern_status tern_cl_qgemm_p(tern_device *dev, cl_kernel k, int bm, cl_mem A,
+                            cl_mem xs, cl_uint xs_off, const cl_mem *panels,
+                            cl_mem y, cl_uint y_off, int64_t M, int64_t N,
+                            int64_t Kp, int64_t Np, int64_t P, int64_t YS,
+                            tern_err *err);
 /* Ternary weights of node (input 1, rows of K codes; bias input 2) as the
  * byte-pair panels of tgemm.cl into p->mem[0..2]. */
 tern_status tern_cl_upload_tgemm(tern_device *dev, const tern_exec_node *node,

@@ -22,5 +22,8 @@ const char *tern_vk_device_cache_path(const tern_device *dev);
 void tern_vk_device_mark_lost(tern_device *dev);
 /* Write the pipeline cache now (done also at device close). */
 void tern_vk_device_cache_save(tern_device *dev);
+/* The tunables a node prepared by this backend captured, as its kernels
+ * will use them ("gemm_wg=32 gemm_tm=1"; "" for ops without tunables). */
+const char *tern_vk_node_tuning(const void *prepared);
 
 #endif

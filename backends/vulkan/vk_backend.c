@@ -793,6 +793,10 @@ static tern_status vk_sync(tern_device *dev, tern_err *err) {
   return tern_vk_flush(dev, err);
 }
 
+const char *tern_vk_node_tuning(const void *prepared) {
+  return prepared ? ((const tern_vk_node *)prepared)->tuning : "";
+}
+
 unsigned tern_vk_device_tiers(const tern_device *dev) {
   return dev ? dev->tiers : 0;
 }

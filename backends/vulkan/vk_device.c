@@ -763,6 +763,26 @@ tern_status tern_vk_run_1d_ex(tern_device *d, const char *shader, int n_bind,
   return tern_vk_dispatch(d, p, b, push, push_bytes, gx, gy, 1, err);
 }
 
+tern_status tern_vk_run_1d_cfg(tern_device *d, const char *shader, int n_bind,
+                               uint32_t texel_mask, const tern_vk_binding *b,
+                               const void *push, size_t push_bytes,
+                               uint64_t count, uint32_t wg, uint32_t ept,
+                               tern_err *err) {
+  uint32_t spec[2] = {wg ? wg : d->tune.wg_size, ept ? ept : 1};
+  const tern_vk_pipeline *p;
+  /* one spec constant when EPT is 1: the pipeline the other ops share */
+  tern_status s = tern_vk_pipeline_get_ex(d, shader, n_bind, texel_mask, spec,
+                                          spec[1] > 1 ? 2 : 1, &p, err);
+  if (s)
+    return s;
+  if (count == 0)
+    return TERN_OK;
+  uint64_t per = (uint64_t)spec[0] * spec[1];
+  uint32_t gx, gy;
+  tern_vk_grid(d, (count + per - 1) / per, &gx, &gy);
+  return tern_vk_dispatch(d, p, b, push, push_bytes, gx, gy, 1, err);
+}
+
 tern_status tern_vk_run_rows(tern_device *d, const char *shader, int n_bind,
                              const tern_vk_binding *b, const void *push,
                              size_t push_bytes, uint64_t rows, tern_err *err) {

@@ -136,7 +136,16 @@ tern_status tern_vk_gemm_prepare(tern_device *dev, tern_vk_node *n,
   g->N = N;
   g->K = K;
   g->Kp = tern_vk_gemm_kp(g->kind, K);
+  /* an invocation owns 8 (packed-int16) or 4 channels: a workgroup wider
+   * than the node's channel blocks would only idle (narrow conv layers,
+   * depthwise groups of one channel) */
+  uint32_t units = g->kind == TERN_VK_W_SWAR ? (rows + 7) / 8 : (rows + 3) / 4;
+  /* the subgroup variant broadcasts x rows from lanes 0..3 */
+  bool sg = g->kind == TERN_VK_W_SWAR && (dev->tiers & TERN_VK_TIER_SUBGROUP) &&
+            dev->tune.sg_bcast;
   g->wg = dev->tune.gemm_wg;
+  while (g->wg > (sg ? 4u : 1u) && g->wg / 2 >= units)
+    g->wg /= 2;
   g->tm =
       M <= 1 ? 1 : (M < dev->tune.gemm_tm ? (uint32_t)M : dev->tune.gemm_tm);
   if (g->tm > 4)

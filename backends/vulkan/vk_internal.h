@@ -104,6 +104,9 @@ typedef struct tern_vk_tune {
   uint32_t gemm_tm;    /* rows (M) per invocation, 1..4 */
   uint32_t max_shared; /* bytes of shared memory a kernel may use */
   uint32_t sg_bcast;   /* subgroup tier: share x rows by broadcast */
+  uint32_t col_wg;     /* conv2d im2col workgroup size */
+  uint32_t elt_wg;     /* elementwise (eltwise, binary) workgroup size */
+  uint32_t elt_ept;    /* elementwise elements per invocation, 1..8 */
 } tern_vk_tune;
 
 /* What init learned about one physical device. */
@@ -269,9 +272,10 @@ tern_status tern_vk_layout_get(tern_device *dev, int n, uint32_t texel_mask,
 
 /* vk_tune.c: per-vendor defaults, clamped to the device's limits. */
 void tern_vk_tune_defaults(tern_device *dev);
-/* vk_tunables.c: the quantized GEMM's parameters for node (the database's
- * entry for this device and shape class, else the defaults in dev->tune;
- * TERN_VK_TUNE overrides both), and the tunables list for `tern tune`. */
+/* vk_tunables.c: the tunables of node's kernel (gemm, conv, eltwise,
+ * binary: the database's entry for this device and shape class, else the
+ * defaults in dev->tune; TERN_VK_TUNE overrides both), and the tunables list
+ * for `tern tune`. */
 void tern_vk_tune_for_node(tern_device *dev, const tern_exec_node *node,
                            tern_vk_tune *out);
 int tern_vk_tunables(tern_device *dev, const tern_tunable **list);
@@ -299,6 +303,8 @@ struct tern_vk_node {
   int n_views, cap_views;
   tern_vk_mem *consts[TERN_MAX_INPUTS]; /* uploaded constant inputs */
   void *data;                           /* op-specific (tern_free'd) */
+  char tuning[96]; /* the tunables the op captured ("elt_wg=64 ..."), set
+                      at prepare by the ops of vk_tunables.c's kernels */
 };
 
 /* Upload constant input i as raw f32 (for ops that read it as a tensor). */
@@ -331,6 +337,13 @@ tern_status tern_vk_run_1d_ex(tern_device *dev, const char *shader, int n_bind,
                               uint32_t texel_mask, const tern_vk_binding *b,
                               const void *push, size_t push_bytes,
                               uint64_t count, tern_err *err);
+/* Same with an explicit workgroup size (spec constant 0) and elements per
+ * invocation (spec constant 1): ceil(count / (wg * ept)) workgroups. */
+tern_status tern_vk_run_1d_cfg(tern_device *dev, const char *shader, int n_bind,
+                               uint32_t texel_mask, const tern_vk_binding *b,
+                               const void *push, size_t push_bytes,
+                               uint64_t count, uint32_t wg, uint32_t ept,
+                               tern_err *err);
 /* Rebind b through its memory's R32_SFLOAT view (element-wise texel reads,
  * absolute word offset); false when the memory has none. */
 bool tern_vk_texel1(tern_vk_binding *b);

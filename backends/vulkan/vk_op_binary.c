@@ -1,8 +1,13 @@
-/* vk_op_binary.c — add and mul with numpy broadcasting (binary.comp). */
+/* vk_op_binary.c — add and mul with numpy broadcasting (binary.comp).
+ * Workgroup size and elements per invocation are the node's tunables
+ * (kernel "binary"), captured at prepare. */
 #include "vk_internal.h"
+
+#include <stdio.h>
 
 typedef struct bin_data {
   uint32_t ndim, dims[6], sa[6], sb[6];
+  uint32_t wg, ept;
 } bin_data;
 
 static bool bin_supports(tern_device *dev, const tern_exec_node *n) {
@@ -50,8 +55,8 @@ static tern_status bin_run(tern_device *dev, tern_vk_node *n,
     pc.sa[i] = d->sa[i];
     pc.sb[i] = d->sb[i];
   }
-  return tern_vk_run_1d_ex(dev, tx ? "binary_tx" : "binary", 3, tx ? 3 : 0, b,
-                           &pc, sizeof pc, cnt, err);
+  return tern_vk_run_1d_cfg(dev, tx ? "binary_tx" : "binary", 3, tx ? 3 : 0, b,
+                            &pc, sizeof pc, cnt, d->wg, d->ept, err);
 }
 
 static tern_status bin_prepare(tern_device *dev, tern_vk_node *n,
@@ -61,6 +66,9 @@ static tern_status bin_prepare(tern_device *dev, tern_vk_node *n,
     return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
   n->data = d;
   n->run = bin_run;
+  d->wg = dev->tune.elt_wg;
+  d->ept = dev->tune.elt_ept;
+  snprintf(n->tuning, sizeof n->tuning, "elt_wg=%u elt_ept=%u", d->wg, d->ept);
   const tern_view *o = &n->node.out;
   d->ndim = (uint32_t)(o->ndim ? o->ndim : 1);
   for (int i = 0; i < 6; i++)

@@ -6,11 +6,13 @@
  * sum does not depend on order; padding taps are zeros). */
 #include "vk_gemm.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct conv_data {
   uint32_t N, C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
   uint32_t ICg, OCg, Kc, stride;
+  uint32_t col_wg; /* im2col workgroup size (tunable "conv") */
   bool quant;
   tern_vk_gemm *g; /* one per group */
   tern_vk_mem *xq, *xs, *xsum, *col, *rsum;
@@ -80,8 +82,8 @@ static tern_status conv_run(tern_device *dev, tern_vk_node *n,
             d->sh,      d->sw, d->ph,     d->pw, d->dh,   d->dw, d->ICg,
             g * d->ICg, d->Kc, d->stride, rows,  src.word};
     tern_vk_binding b[3] = {src, col, rsum};
-    if ((s = tern_vk_run_1d_ex(dev, im2col, 3, tx ? 1 : 0, b, &pc, sizeof pc,
-                               rows, err)))
+    if ((s = tern_vk_run_1d_cfg(dev, im2col, 3, tx ? 1 : 0, b, &pc, sizeof pc,
+                                rows, d->col_wg, 1, err)))
       return s;
     if ((s = tern_vk_gemm_run(dev, &d->g[g], d->col_tb, d->stride, xs, rsum,
                               rows, d->OH * d->OW, out, act, err)))
@@ -122,6 +124,7 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
   d->ICg = d->C / d->G;
   d->OCg = d->OC / d->G;
   d->Kc = d->ICg * d->KH * d->KW;
+  d->col_wg = dev->tune.col_wg;
   uint32_t rows = d->N * d->OH * d->OW;
   /* A gemm per group over the group's weight rows (allocated in n->data's
    * tail so that node_release frees it with the rest). */
@@ -148,6 +151,9 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
     }
   }
   d->quant = w->dtype != TERN_DTYPE_F32;
+  if (d->quant)
+    snprintf(n->tuning, sizeof n->tuning, "gemm_wg=%u gemm_tm=%u col_wg=%u",
+             d->g[0].wg, d->g[0].tm, d->col_wg);
   /* f32: rows padded to Kp (multiple of 4) floats; integer: Kp/4 words */
   d->stride = !d->quant ? d->g[0].Kp : d->g[0].Kp / 4;
   if (!(d->col =

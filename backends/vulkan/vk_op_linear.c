@@ -149,6 +149,8 @@ static tern_status lin_prepare(tern_device *dev, tern_vk_node *n,
     tern_free(zeros);
     return s ? s : tern_vk_node_texel_f32(dev, n, d->xq, &d->xq_tb, err);
   }
+  snprintf(n->tuning, sizeof n->tuning, "gemm_wg=%u gemm_tm=%u", d->g.wg,
+           d->g.tm);
   d->packed = true; /* every integer kernel reads 4 int8 per word */
   d->stride = d->g.Kp / 4;
   size_t rows = d->Mc;

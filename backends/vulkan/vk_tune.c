@@ -1,7 +1,8 @@
 /* vk_tune.c — default tunables per vendor (by vendor ID, device type and
  * subgroup size), overridable with TERN_VK_TUNE="wg=..,gemm_wg=..,tm=..,
- * tn=..", then clamped to the device limits (and to the limits every Vulkan
- * device guarantees in TERN_VK_MIN_DEVICE mode). */
+ * sg_bcast=..,col_wg=..,elt_wg=..,elt_ept=..", then clamped to the device
+ * limits (and to the limits every Vulkan device guarantees in
+ * TERN_VK_MIN_DEVICE mode). */
 #include "vk_internal.h"
 
 #include <stdio.h>
@@ -60,6 +61,12 @@ void tern_vk_tune_defaults(tern_device *d) {
         t.gemm_tm = v;
       else if (sscanf(tok, "sg_bcast=%u", &v) == 1)
         t.sg_bcast = v != 0;
+      else if (sscanf(tok, "col_wg=%u", &v) == 1)
+        t.col_wg = v;
+      else if (sscanf(tok, "elt_wg=%u", &v) == 1)
+        t.elt_wg = v;
+      else if (sscanf(tok, "elt_ept=%u", &v) == 1)
+        t.elt_ept = v;
     }
   }
   uint32_t max_inv = d->limits.maxComputeWorkGroupInvocations;
@@ -85,5 +92,15 @@ void tern_vk_tune_defaults(tern_device *d) {
     t.gemm_wg = max_inv < 64 ? max_inv : 64;
   if (t.gemm_tm < 1 || t.gemm_tm > 4)
     t.gemm_tm = 4;
+  /* im2col and the elementwise kernels use no shared memory: by default
+   * the general workgroup size, one element per invocation */
+  t.col_wg = pow2_floor(t.col_wg ? t.col_wg : t.wg_size);
+  if (t.col_wg > pow2_floor(max_inv))
+    t.col_wg = pow2_floor(max_inv);
+  t.elt_wg = pow2_floor(t.elt_wg ? t.elt_wg : t.wg_size);
+  if (t.elt_wg > pow2_floor(max_inv))
+    t.elt_wg = pow2_floor(max_inv);
+  if (t.elt_ept < 1 || t.elt_ept > 8)
+    t.elt_ept = 1;
   d->tune = t;
 }

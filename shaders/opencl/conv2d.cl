@@ -16,26 +16,41 @@ typedef struct {
 #define CTYPE char
 #endif
 
-/* col[m][kk] (rows of Kpc codes) for group g; m = (n - n0)*P + p, Mc rows. */
+/* col[m][kk] (rows of Kpc codes) for group g; m = (n - n0)*P + p, Mc rows.
+ * Tunable KT: taps per work-item (consecutive kk of one row: the divisions
+ * that locate a tap are done once, then (ic, kh, kw) are stepped). */
+#ifndef KT
+#define KT 1
+#endif
 kernel void im2col_q(global const CTYPE *q, uint Kpx, global CTYPE *col,
                      uint Kpc, uint Kc, uint g, uint n0, uint Mc,
                      tern_conv_shape s) {
-  uint kk = get_global_id(0), m = get_global_id(1);
+  uint kk = get_global_id(0) * KT, m = get_global_id(1);
   uint P = s.OH * s.OW;
   if (kk >= Kpc || m >= Mc)
     return;
-  CTYPE v = 0;
-  if (kk < Kc) {
-    uint khw = s.KH * s.KW;
-    uint ic = g * (s.C / s.G) + kk / khw, r = kk % khw;
-    uint kh = r / s.KW, kw = r % s.KW;
-    uint n = n0 + m / P, p = m % P, oh = p / s.OW, ow = p % s.OW;
-    int ih = (int)(oh * s.sh + kh * s.dh) - (int)s.ph;
-    int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
-    if (ih >= 0 && ih < (int)s.H && iw >= 0 && iw < (int)s.W)
-      v = q[(size_t)n * Kpx + ((size_t)ic * s.H + ih) * s.W + iw];
+  uint khw = s.KH * s.KW;
+  uint ic = g * (s.C / s.G) + kk / khw, r = kk % khw;
+  uint kh = r / s.KW, kw = r % s.KW;
+  uint n = n0 + m / P, p = m % P, oh = p / s.OW, ow = p % s.OW;
+  int ih0 = (int)(oh * s.sh) - (int)s.ph, iw0 = (int)(ow * s.sw) - (int)s.pw;
+  global const CTYPE *qn = q + (size_t)n * Kpx;
+  global CTYPE *out = col + (size_t)m * Kpc;
+  uint end = min(kk + KT, Kpc);
+  for (; kk < end; kk++) {
+    CTYPE v = 0;
+    int ih = ih0 + (int)(kh * s.dh), iw = iw0 + (int)(kw * s.dw);
+    if (kk < Kc && ih >= 0 && ih < (int)s.H && iw >= 0 && iw < (int)s.W)
+      v = qn[((size_t)ic * s.H + ih) * s.W + iw];
+    out[kk] = v;
+    if (++kw == s.KW) {
+      kw = 0;
+      if (++kh == s.KH) {
+        kh = 0;
+        ic++;
+      }
+    }
   }
-  col[(size_t)m * Kpc + kk] = v;
 }
 
 /* col[m][kk] (rows of Kc floats) for samples n0.., m = (n - n0)*P + p
@@ -100,7 +115,14 @@ kernel void conv_f32_direct(global const float *x, uint x_off,
   y[y_off + i] = tern_act(acc);
 }
 
-/* Quantized, any groups: q codes [N][Kpx], weight codes [OC][Kpw]. */
+/* Quantized, any groups: q codes [N][Kpx], weight codes [OC][Kpw].
+ * Tunable OWT: outputs per work-item, consecutive along ow (one row of one
+ * channel: the weights and the row's bounds are read once for all of
+ * them); work-item i covers outputs i * OWT .. of the row-padded index
+ * ((n*OC + oc)*OH + oh) * OWB + owb, OWB = ceil(OW / OWT) blocks per row. */
+#ifndef OWT
+#define OWT 1
+#endif
 kernel void conv_q_direct(global const char *q, uint Kpx,
                           global const float *xs, global const char *w,
                           uint Kpw, global const float *ws,
@@ -109,12 +131,15 @@ kernel void conv_q_direct(global const char *q, uint Kpx,
   uint i = get_global_id(0);
   if (i >= total)
     return;
-  uint ow = i % s.OW, t = i / s.OW, oh = t % s.OH;
+  uint owb = (s.OW + OWT - 1) / OWT;
+  uint ow0 = (i % owb) * OWT, t = i / owb, oh = t % s.OH;
   t /= s.OH;
   uint oc = t % s.OC, n = t / s.OC;
   uint icg = s.C / s.G, g = oc / (s.OC / s.G);
   global const char *wr = w + (size_t)oc * Kpw;
-  int acc = 0;
+  int acc[OWT];
+  for (uint j = 0; j < OWT; j++)
+    acc[j] = 0;
   for (uint c = 0; c < icg; c++) {
     global const char *qc = q + (size_t)n * Kpx + (g * icg + c) * s.H * s.W;
     for (uint kh = 0; kh < s.KH; kh++) {
@@ -122,13 +147,19 @@ kernel void conv_q_direct(global const char *q, uint Kpx,
       if (ih < 0 || ih >= (int)s.H)
         continue;
       for (uint kw = 0; kw < s.KW; kw++) {
-        int iw = (int)(ow * s.sw + kw * s.dw) - (int)s.pw;
-        if (iw >= 0 && iw < (int)s.W)
-          acc += (int)qc[ih * s.W + iw] * (int)wr[(c * s.KH + kh) * s.KW + kw];
+        int wv = (int)wr[(c * s.KH + kh) * s.KW + kw];
+        for (uint j = 0; j < OWT; j++) {
+          int iw = (int)((ow0 + j) * s.sw + kw * s.dw) - (int)s.pw;
+          if (iw >= 0 && iw < (int)s.W)
+            acc[j] += (int)qc[ih * s.W + iw] * wv;
+        }
       }
     }
   }
-  y[y_off + i] = tern_act(tern_epilogue(acc, ws[oc], xs[n], bias[oc]));
+  float wsc = ws[oc], xsc = xs[n], b = bias[oc];
+  global float *yr = y + y_off + (((size_t)n * s.OC + oc) * s.OH + oh) * s.OW;
+  for (uint j = 0; j < OWT && ow0 + j < s.OW; j++)
+    yr[ow0 + j] = tern_act(tern_epilogue(acc[j], wsc, xsc, b));
 }
 
 /* Sum of each im2col row's codes (tgemm needs sum_k a_k per row). */

@@ -1,12 +1,21 @@
 /* eltwise.cl — element-wise ops: relu/relu6/gelu/silu (ACT selects, the
  * formulas of common.cl) and add/mul with numpy broadcasting (BINOP 0 add,
- * 1 mul), one IEEE operation per element. Offsets are in elements. */
+ * 1 mul), one IEEE operation per element. Offsets are in elements.
+ * Tunable: EPT elements per work-item for unary and binary; element j of
+ * work-item l of group g is (g * EPT + j) * L + l (L the local size), so a
+ * work-group covers one contiguous range and neighbouring work-items read
+ * neighbouring elements at every step. */
+#ifndef EPT
+#define EPT 1
+#endif
 
 kernel void unary(global const float *x, uint x_off, global float *y,
                   uint y_off, uint total) {
-  uint i = get_global_id(0);
-  if (i < total)
-    y[y_off + i] = tern_act(x[x_off + i]);
+  uint l = (uint)get_local_size(0);
+  uint i = (uint)get_group_id(0) * l * EPT + (uint)get_local_id(0);
+  for (uint j = 0; j < EPT; j++, i += l)
+    if (i < total)
+      y[y_off + i] = tern_act(x[x_off + i]);
 }
 
 /* Output dims n[] (6, outermost first, padded with 1) and the strides of a
@@ -18,21 +27,24 @@ typedef struct {
 kernel void binary(global const float *a, uint a_off, global const float *b,
                    uint b_off, global float *y, uint y_off, uint total,
                    tern_bcast s) {
-  uint i = get_global_id(0);
-  if (i >= total)
-    return;
-  uint r = i, ia = 0, ib = 0;
-  for (int d = 5; d >= 0; d--) {
-    uint c = r % s.n[d];
-    r /= s.n[d];
-    ia += c * s.sa[d];
-    ib += c * s.sb[d];
-  }
+  uint l = (uint)get_local_size(0);
+  uint i = (uint)get_group_id(0) * l * EPT + (uint)get_local_id(0);
+  for (uint j = 0; j < EPT; j++, i += l) {
+    if (i >= total)
+      break;
+    uint r = i, ia = 0, ib = 0;
+    for (int d = 5; d >= 0; d--) {
+      uint c = r % s.n[d];
+      r /= s.n[d];
+      ia += c * s.sa[d];
+      ib += c * s.sb[d];
+    }
 #if BINOP == 1
-  y[y_off + i] = a[a_off + ia] * b[b_off + ib];
+    y[y_off + i] = a[a_off + ia] * b[b_off + ib];
 #else
-  y[y_off + i] = a[a_off + ia] + b[b_off + ib];
+    y[y_off + i] = a[a_off + ia] + b[b_off + ib];
 #endif
+  }
 }
 
 /* y = x with the dims of x permuted or a part of a concat: y[map(i)] = x[i]
