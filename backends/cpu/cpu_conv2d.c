@@ -200,6 +200,12 @@ typedef struct dw_job {
   float *y; /* this sample's output */
 } dw_job;
 
+#define DW_CHUNK 256 /* output columns per accumulator pass */
+
+/* One output channel: per output row (in chunks), each tap adds its weight
+ * times a run of input bytes (contiguous at stride 1, so the loop
+ * vectorises), zero taps skipped; exact int32 sums in any order, then the
+ * table's epilogue (the reference's roundings) over the row. */
 static void dw_task(void *ctx, int64_t oc) {
   dw_job *j = ctx;
   const tern_cpu_conv2d *c = j->c;
@@ -207,21 +213,47 @@ static void dw_task(void *ctx, int64_t oc) {
   const int8_t *wk = c->dw_w + oc * c->K;
   float b = c->bias ? c->bias[oc] : 0.0f;
   float *yo = j->y + oc * c->OH * c->OW;
+  int32_t acc[DW_CHUNK];
+  float ws[DW_CHUNK], bs[DW_CHUNK];
+  for (int i = 0; i < DW_CHUNK; i++)
+    ws[i] = c->dw_scale[oc], bs[i] = b;
   for (int64_t oh = 0; oh < c->OH; oh++)
-    for (int64_t ow = 0; ow < c->OW; ow++) {
-      int32_t acc = 0;
+    for (int64_t ow0 = 0; ow0 < c->OW; ow0 += DW_CHUNK) {
+      int64_t n = c->OW - ow0 < DW_CHUNK ? c->OW - ow0 : DW_CHUNK;
+      memset(acc, 0, (size_t)n * sizeof(int32_t));
       for (int64_t kh = 0; kh < c->KH; kh++) {
         int64_t ih = oh * c->sh - c->ph + kh * c->dh;
         if (ih < 0 || ih >= c->H)
           continue;
+        const int8_t *row = plane + ih * c->W;
         for (int64_t kw = 0; kw < c->KW; kw++) {
-          int64_t iw = ow * c->sw - c->pw + kw * c->dw;
-          if (iw >= 0 && iw < c->W)
-            acc += (int32_t)plane[ih * c->W + iw] * wk[kh * c->KW + kw];
+          int32_t wv = wk[kh * c->KW + kw];
+          if (wv == 0)
+            continue;
+          /* columns ow with 0 <= ow * sw + off < W */
+          int64_t off = kw * c->dw - c->pw;
+          int64_t lo = off >= 0 ? 0 : (-off + c->sw - 1) / c->sw;
+          int64_t hi = c->W - 1 - off < 0 ? 0 : (c->W - 1 - off) / c->sw + 1;
+          lo = lo > ow0 ? lo : ow0;
+          hi = hi < ow0 + n ? hi : ow0 + n;
+          if (c->sw == 1) {
+            const int8_t *src = row + off;
+            for (int64_t ow = lo; ow < hi; ow++)
+              acc[ow - ow0] += (int32_t)src[ow] * wv;
+          } else {
+            for (int64_t ow = lo; ow < hi; ow++)
+              acc[ow - ow0] += (int32_t)row[ow * c->sw + off] * wv;
+          }
         }
       }
-      float v = tern_q_epilogue(acc, c->dw_scale[oc], j->xs, b);
-      yo[oh * c->OW + ow] = tern_apply_activation(c->act, v);
+      float *dst = yo + oh * c->OW + ow0;
+      if (c->k->epilogue) {
+        c->k->epilogue(acc, n, 0, ws, j->xs, bs, c->act, dst);
+      } else {
+        for (int64_t i = 0; i < n; i++)
+          dst[i] = tern_apply_activation(
+              c->act, tern_q_epilogue(acc[i], ws[i], j->xs, b));
+      }
     }
 }
 
