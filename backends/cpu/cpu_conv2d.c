@@ -145,7 +145,12 @@ static void im2col_i8(const tern_cpu_conv2d *c, const int8_t *qx, int64_t g,
         if (ih < 0 || ih >= c->H) {
           memset(dst, 0, (size_t)c->KW);
         } else if (inside_w) {
-          memcpy(dst, plane + ih * c->W + iw0, (size_t)c->KW);
+          const int8_t *src = plane + ih * c->W + iw0;
+          if (c->KW <= 8) /* a call per tap costs more than the copy */
+            for (int64_t kw = 0; kw < c->KW; kw++)
+              dst[kw] = src[kw];
+          else
+            memcpy(dst, src, (size_t)c->KW);
         } else {
           for (int64_t kw = 0; kw < c->KW; kw++) {
             int64_t iw = iw0 + kw * c->dw;
