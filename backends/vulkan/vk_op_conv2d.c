@@ -38,7 +38,7 @@ static uint32_t or1(int32_t v) {
 /* Whether node is depthwise (one input channel per group, groups > 1) and
  * fits the direct kernel: its weights in one R32 texel view, its outputs
  * counted in 31 bits. */
-static bool conv_dw_direct(const tern_device *dev, const tern_exec_node *n) {
+bool tern_vk_conv_dw_direct(const tern_device *dev, const tern_exec_node *n) {
   const tern_view *x = &n->in[0], *w = &n->in[1];
   uint64_t G = or1(n->params.groups);
   if (G < 2 || (uint64_t)x->shape[1] != G || w->shape[1] != 1 ||
@@ -60,7 +60,7 @@ static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   if (w->dtype != TERN_DTYPE_F32 && w->dtype != TERN_DTYPE_I8 &&
       w->dtype != TERN_DTYPE_TERNARY)
     return false;
-  if (conv_dw_direct(dev, n))
+  if (tern_vk_conv_dw_direct(dev, n))
     return true;
   uint64_t G = or1(n->params.groups);
   if (G > 4096)
@@ -268,7 +268,7 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
   d->OCg = d->OC / d->G;
   d->Kc = d->ICg * d->KH * d->KW;
   d->col_wg = dev->tune.col_wg;
-  if (conv_dw_direct(dev, e))
+  if (tern_vk_conv_dw_direct(dev, e))
     return conv_prepare_dw(dev, n, d, err);
   uint32_t rows = d->N * d->OH * d->OW;
   /* A gemm per group over the group's weight rows (allocated in n->data's
