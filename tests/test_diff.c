@@ -135,6 +135,49 @@ static void conv_cases(spec_list *l) {
     }
 }
 
+/* Depthwise conv2d (groups == C; mult output channels per input channel):
+ * odd channel counts, 3x3 and 5x5, strides, padding, dilation, batches of 1
+ * and 3, spatial sizes from 1x1 to 56x56. */
+static void dwconv_cases(spec_list *l) {
+  /* N, C, H, W, mult, K, stride, pad, dilation */
+  static const int c[][9] = {
+      {1, 1, 5, 5, 1, 3, 1, 1, 1},    {1, 3, 7, 9, 1, 3, 1, 1, 1},
+      {3, 3, 7, 9, 1, 5, 2, 2, 1},    {1, 17, 1, 1, 1, 3, 1, 1, 1},
+      {3, 17, 9, 7, 1, 3, 2, 0, 2},   {1, 33, 56, 56, 1, 3, 1, 1, 1},
+      {1, 33, 56, 56, 1, 5, 2, 2, 1}, {3, 32, 14, 14, 1, 3, 2, 1, 1},
+      {2, 8, 10, 7, 2, 3, 1, 1, 1},   {1, 5, 7, 9, 3, 5, 1, 2, 2},
+      {3, 17, 1, 1, 1, 1, 1, 0, 1},   {1, 33, 7, 9, 1, 5, 1, 4, 2},
+  };
+  for (size_t d = 0; d < 3; d++)
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+      const int *k = c[i];
+      int oc = k[1] * k[4];
+      spec *s = push(l);
+      s->op = TERN_OP_CONV2D;
+      s->in[0] = SHP(ACT, k[0], k[1], k[2], k[3]);
+      s->in[1] = SHP(WEIGHT, oc, 1, k[5], k[5]);
+      s->in[1].dtype = k_wdtypes[d];
+      s->in[1].per_tensor = (i % 4) == 3;
+      s->in[2] = SHP(UNI, oc);
+      s->n_in = (i % 2) ? 2 : 3;
+      s->p.stride[0] = s->p.stride[1] = k[6];
+      s->p.pad[0] = s->p.pad[1] = k[7];
+      s->p.dilation[0] = s->p.dilation[1] = k[8];
+      s->p.groups = k[1];
+      s->p.activation = (int)((i + d) % 3);
+      if (k_wdtypes[d] == TERN_DTYPE_F32) {
+        s->atol = 1e-4;
+        s->rtol = 1e-4;
+      }
+      snprintf(s->name, sizeof s->name,
+               "conv2d depthwise %s x=[%d,%d,%d,%d] oc=%d k=%dx%d s=%d p=%d "
+               "d=%d%s",
+               tern_dtype_name(k_wdtypes[d]), k[0], k[1], k[2], k[3], oc, k[5],
+               k[5], k[6], k[7], k[8],
+               s->in[1].per_tensor ? " per-tensor" : "");
+    }
+}
+
 static void unary_cases(spec_list *l) {
   static const tern_op ops[] = {TERN_OP_RELU, TERN_OP_RELU6, TERN_OP_GELU,
                                 TERN_OP_SILU};
@@ -453,6 +496,9 @@ Test(diff, linear) {
 }
 Test(diff, conv2d) {
   cr_expect_eq(run_cases(conv_cases), 0);
+}
+Test(diff, conv2d_depthwise) {
+  cr_expect_eq(run_cases(dwconv_cases), 0);
 }
 Test(diff, elementwise) {
   cr_expect_eq(run_cases(unary_cases), 0);

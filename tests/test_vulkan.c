@@ -106,13 +106,16 @@ static void make_cases(void) {
       c->per_tensor = i % 3 == 1;
       c->p.activation = (int)(i % 3); /* none, relu, relu6: exact */
     }
-  /* conv: plain, strided + padded, dilated, grouped, depthwise */
+  /* conv: plain, strided + padded, dilated, grouped, depthwise (also with
+   * 2 output channels per input channel, dilated, batched, and at 1x1) */
   struct {
     int64_t n, c, h, w, oc, k;
     int s, pad, dil, groups;
-  } cv[] = {{1, 3, 7, 7, 4, 3, 1, 0, 1, 1},   {2, 4, 9, 8, 5, 3, 2, 1, 1, 1},
-            {1, 2, 10, 10, 3, 3, 1, 2, 2, 1}, {2, 4, 6, 6, 6, 3, 1, 1, 1, 2},
-            {1, 6, 5, 5, 6, 3, 1, 1, 1, 6},   {3, 8, 4, 4, 16, 1, 1, 0, 1, 1}};
+  } cv[] = {
+      {1, 3, 7, 7, 4, 3, 1, 0, 1, 1},   {2, 4, 9, 8, 5, 3, 2, 1, 1, 1},
+      {1, 2, 10, 10, 3, 3, 1, 2, 2, 1}, {2, 4, 6, 6, 6, 3, 1, 1, 1, 2},
+      {1, 6, 5, 5, 6, 3, 1, 1, 1, 6},   {3, 8, 4, 4, 16, 1, 1, 0, 1, 1},
+      {3, 5, 9, 7, 10, 5, 2, 2, 2, 5},  {1, 17, 1, 1, 17, 3, 1, 1, 1, 17}};
   for (int w = 0; w < 3; w++)
     for (size_t i = 0; i < sizeof cv / sizeof cv[0]; i++) {
       vcase *c = add_case(TERN_OP_CONV2D, wts[w]);
@@ -317,6 +320,13 @@ Test(vulkan, tier_emulated_dot) {
   setenv("TERN_VK_DISABLE_INT_DOT", "1", 1);
   setenv("TERN_VK_GEMM", "emul", 1);
   tier_test("emulated-dot", NULL);
+}
+
+Test(vulkan, depthwise_gemm_path) {
+  /* depthwise layers through im2col + GEMM per group, as before the direct
+   * kernel (dwconv.comp) */
+  setenv("TERN_VK_NO_DWCONV", "1", 1);
+  tier_test("depthwise-gemm", NULL);
 }
 
 /* One linear of M x K x N with weights wt on dev: 0 when it matches. */

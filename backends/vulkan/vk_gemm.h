@@ -58,4 +58,9 @@ tern_status tern_vk_gemm_run(tern_device *dev, const tern_vk_gemm *g,
                              uint32_t M, uint32_t R, tern_vk_binding out,
                              uint32_t act, tern_err *err);
 
+/* vk_op_conv2d.c: whether conv2d node runs as the direct depthwise kernel
+ * (dwconv.comp: only the "conv" tunable's col_wg applies) rather than im2col
+ * + GEMM per group. */
+bool tern_vk_conv_dw_direct(const tern_device *dev, const tern_exec_node *n);
+
 #endif

@@ -3,7 +3,11 @@
  * C*H*W), im2col of the int8 codes with the per-row sum (ternary offset),
  * then the integer GEMM with R = OH*OW so that row m uses the scale of
  * sample m / R and lands in NCHW. Bit-identical to tern_ref_CONV2D (an int32
- * sum does not depend on order; padding taps are zeros). */
+ * sum does not depend on order; padding taps are zeros).
+ * Depthwise layers (groups == C > 1, OC = mult * C) skip the per-group
+ * dispatches: the same act_quant, then dwconv.comp computes every output
+ * element of every channel and sample in one dispatch, visiting the taps in
+ * the reference's order (TERN_VK_NO_DWCONV=1: the im2col + GEMM path). */
 #include "vk_gemm.h"
 
 #include <stdio.h>
@@ -12,9 +16,11 @@
 typedef struct conv_data {
   uint32_t N, C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
   uint32_t ICg, OCg, Kc, stride;
-  uint32_t col_wg; /* im2col workgroup size (tunable "conv") */
+  uint32_t col_wg; /* im2col (or dwconv) workgroup size (tunable "conv") */
   bool quant;
-  tern_vk_gemm *g; /* one per group */
+  bool dw_xtx;         /* dwconv reads xq through xq_t1 (else as a buffer) */
+  tern_vk_binding w_t; /* dwconv: weights, one value per R32 texel */
+  tern_vk_gemm *g;     /* one per group (dw: one, for the scales and bias) */
   tern_vk_mem *xq, *xs, *xsum, *col, *rsum;
   tern_vk_binding col_tb; /* col as a texel buffer for the integer GEMM */
   tern_vk_binding xq_t1;  /* xq as R32_SINT texels for im2col */
@@ -29,6 +35,23 @@ static uint32_t or1(int32_t v) {
   return v > 0 ? (uint32_t)v : 1;
 }
 
+/* Whether node is depthwise (one input channel per group, groups > 1) and
+ * fits the direct kernel: its weights in one R32 texel view, its outputs
+ * counted in 31 bits. */
+bool tern_vk_conv_dw_direct(const tern_device *dev, const tern_exec_node *n) {
+  const tern_view *x = &n->in[0], *w = &n->in[1];
+  uint64_t G = or1(n->params.groups);
+  if (G < 2 || (uint64_t)x->shape[1] != G || w->shape[1] != 1 ||
+      tern_vk_env_on("TERN_VK_NO_DWCONV"))
+    return false;
+  uint64_t wcount = (uint64_t)w->shape[0] * w->shape[2] * w->shape[3];
+  uint64_t total = (uint64_t)tern_view_numel(&n->out);
+  return wcount * 4 <= dev->limits.maxStorageBufferRange &&
+         wcount <= dev->limits.maxTexelBufferElements &&
+         total < ((uint64_t)1 << 31) &&
+         (uint64_t)tern_view_numel(x) * 4 <= dev->limits.maxStorageBufferRange;
+}
+
 static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   const tern_view *x = &n->in[0], *w = &n->in[1];
   if (!n->in_const[1] || x->ndim != 4 || w->ndim != 4 ||
@@ -37,6 +60,8 @@ static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   if (w->dtype != TERN_DTYPE_F32 && w->dtype != TERN_DTYPE_I8 &&
       w->dtype != TERN_DTYPE_TERNARY)
     return false;
+  if (tern_vk_conv_dw_direct(dev, n))
+    return true;
   uint64_t G = or1(n->params.groups);
   if (G > 4096)
     return false;
@@ -47,6 +72,62 @@ static bool conv_supports(tern_device *dev, const tern_exec_node *n) {
   if (rows * (Kc + 32) / 4 > dev->limits.maxTexelBufferElements)
     return false;
   return col_bytes <= lim && rows < ((uint64_t)1 << 31);
+}
+
+static tern_status conv_run_dw(tern_device *dev, tern_vk_node *n,
+                               tern_vk_binding *io, tern_err *err) {
+  conv_data *d = n->data;
+  const tern_vk_gemm *g = &d->g[0];
+  tern_vk_binding out = io[n->node.n_inputs];
+  tern_vk_binding x = io[0], bias = tern_vk_bind(dev, g->bias, 0);
+  tern_vk_binding xs = bias;
+  bool tx;
+  tern_status s;
+  const char *name;
+  if (d->quant) {
+    tern_vk_binding xq = tern_vk_bind(dev, d->xq, 0);
+    xs = tern_vk_bind(dev, d->xs, 0);
+    s = tern_vk_act_quant(dev, false, io[0], d->N, d->C * d->H * d->W,
+                          d->C * d->H * d->W, xq, xs,
+                          tern_vk_bind(dev, d->xsum, 0), err);
+    if (s)
+      return s;
+    tx = d->dw_xtx;
+    x = tx ? d->xq_t1 : xq;
+    name = tx ? "dwconv_tx" : "dwconv";
+  } else {
+    tx = tern_vk_texel1(&x);
+    name = tx ? "dwconv_f32_tx" : "dwconv_f32";
+  }
+  struct {
+    uint32_t total, C, H, W, OC, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, mult,
+        x_off, xs_off, y_off, ws_per_tensor, has_bias, act;
+  } pc = {d->N * d->OC * d->OH * d->OW,
+          d->C,
+          d->H,
+          d->W,
+          d->OC,
+          d->OH,
+          d->OW,
+          d->KH,
+          d->KW,
+          d->sh,
+          d->sw,
+          d->ph,
+          d->pw,
+          d->dh,
+          d->dw,
+          d->OCg,
+          x.word,
+          xs.word,
+          out.word,
+          g->ws_per_tensor,
+          g->has_bias,
+          (uint32_t)n->node.params.activation};
+  tern_vk_binding b[6] = {x,    d->w_t, tern_vk_bind(dev, g->ws, 0),
+                          bias, xs,     out};
+  return tern_vk_run_1d_cfg(dev, name, 6, tx ? 3u : 2u, b, &pc, sizeof pc,
+                            pc.total, d->col_wg, 1, err);
 }
 
 static tern_status conv_run(tern_device *dev, tern_vk_node *n,
@@ -92,6 +173,68 @@ static tern_status conv_run(tern_device *dev, tern_vk_node *n,
   return TERN_OK;
 }
 
+/* The depthwise kernel's data: weights as one int32 q (or f32) per tap,
+ * the scales and bias through a tern_vk_gemm (no GEMM is prepared), the
+ * quantized sample buffers of act_quant. */
+static tern_status conv_prepare_dw(tern_device *dev, tern_vk_node *n,
+                                   conv_data *d, tern_err *err) {
+  const tern_exec_node *e = &n->node;
+  const tern_view *w = &e->in[1];
+  tern_status s;
+  d->quant = w->dtype != TERN_DTYPE_F32;
+  n->run = conv_run_dw;
+  conv_data *nd = tern_realloc(d, sizeof *d + sizeof(tern_vk_gemm));
+  if (!nd)
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  d = nd;
+  n->data = d;
+  d->g = (tern_vk_gemm *)(d + 1);
+  memset(d->g, 0, sizeof(tern_vk_gemm));
+  if ((s = tern_vk_gemm_scales(dev, n, w, e->n_inputs > 2 ? 2 : -1, &d->g[0],
+                               err)))
+    return s;
+  uint32_t K = d->KH * d->KW;
+  size_t count = (size_t)d->OC * K;
+  uint32_t *host = tern_malloc(count * 4);
+  if (!host)
+    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY,
+                        "out of memory repacking depthwise weights");
+  if (w->dtype == TERN_DTYPE_F32)
+    memcpy(host, w->data, count * 4);
+  for (uint32_t oc = 0; d->quant && oc < d->OC; oc++)
+    for (uint32_t k = 0; k < K; k++) {
+      int32_t q;
+      if (w->dtype == TERN_DTYPE_I8)
+        q = ((const int8_t *)w->data)[(size_t)oc * K + k];
+      else
+        q = tern_ternary_get(
+                (const uint8_t *)w->data + (size_t)oc * ((K + 3) / 4), k) -
+            1;
+      host[(size_t)oc * K + k] = (uint32_t)q;
+    }
+  tern_vk_mem *wm = tern_vk_node_scratch(dev, n, count * 4, err);
+  s = wm ? tern_vk_mem_write(dev, wm, 0, host, count * 4, err) : err->status;
+  tern_free(host);
+  if (s ||
+      (s = tern_vk_node_view(
+           dev, n, wm, d->quant ? VK_FORMAT_R32_SINT : VK_FORMAT_R32_SFLOAT,
+           &d->w_t, err)))
+    return s;
+  snprintf(n->tuning, sizeof n->tuning, "col_wg=%u", d->col_wg);
+  if (!d->quant)
+    return TERN_OK;
+  size_t chw = (size_t)d->C * d->H * d->W;
+  if (!(d->xq = tern_vk_node_scratch(dev, n, d->N * chw * 4, err)) ||
+      !(d->xs = tern_vk_node_scratch(dev, n, d->N * 4, err)) ||
+      !(d->xsum = tern_vk_node_scratch(dev, n, d->N * 4, err)))
+    return err->status;
+  /* texel reads of the codes where the device's texel buffers hold them */
+  d->dw_xtx = d->N * chw <= dev->limits.maxTexelBufferElements;
+  if (!d->dw_xtx)
+    return TERN_OK;
+  return tern_vk_node_view(dev, n, d->xq, VK_FORMAT_R32_SINT, &d->xq_t1, err);
+}
+
 static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
                                 tern_err *err) {
   const tern_exec_node *e = &n->node;
@@ -125,6 +268,8 @@ static tern_status conv_prepare(tern_device *dev, tern_vk_node *n,
   d->OCg = d->OC / d->G;
   d->Kc = d->ICg * d->KH * d->KW;
   d->col_wg = dev->tune.col_wg;
+  if (tern_vk_conv_dw_direct(dev, e))
+    return conv_prepare_dw(dev, n, d, err);
   uint32_t rows = d->N * d->OH * d->OW;
   /* A gemm per group over the group's weight rows (allocated in n->data's
    * tail so that node_release frees it with the rest). */

@@ -2,9 +2,10 @@
  * and their lookup at node_prepare (per device and shape class):
  *   gemm     quantized linear (GEMV and GEMM): workgroup size, rows per
  *            invocation;
- *   conv     quantized conv2d (im2col + GEMM per group, depthwise too): the
- *            GEMM's workgroup size and rows per invocation, the im2col
- *            workgroup size;
+ *   conv     quantized conv2d (im2col + GEMM per group): the GEMM's
+ *            workgroup size and rows per invocation, the im2col workgroup
+ *            size; depthwise layers run dwconv.comp, whose workgroup size
+ *            is col_wg;
  *   eltwise  relu, relu6, gelu, silu, flatten/reshape: workgroup size,
  *            elements per invocation;
  *   binary   add, mul: workgroup size, elements per invocation.
@@ -214,6 +215,10 @@ static bool tune_ok(const tern_device *d, const tern_exec_node *n,
     if (strcmp(k->kernel, "conv") == 0 && !wg_ok(d, (int32_t)t->col_wg))
       return false;
     if (strict) {
+      /* the direct depthwise kernel has no GEMM: one value of its knobs */
+      if (n->op == TERN_OP_CONV2D && tern_vk_conv_dw_direct(d, n) &&
+          t->gemm_tm != 1)
+        return false;
       /* more invocations than channel blocks only idle */
       uint32_t u = gemm_units(d, n), p2 = 1;
       while (p2 < u && p2 < 0x40000000u)
