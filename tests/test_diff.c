@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ typedef struct spec {
   int n_in;
   in_spec in[TERN_MAX_INPUTS];
   double atol, rtol; /* both 0: bit-exact */
+  bool specials;     /* NaN, +-inf, +-0 among the activations */
+  const char *path;  /* add/mul: the indexing path GPU backends must log */
 } spec;
 
 typedef struct spec_list {
@@ -212,6 +215,65 @@ static void unary_cases(spec_list *l) {
   }
 }
 
+/* add/mul: each GPU indexing path (docs/OPS.md, tern_op_binary_plan) at odd
+ * sizes, with NaN, +-inf and -0 among the inputs, and broadcasts that must
+ * stay on the general path. Both operands are graph inputs. */
+typedef struct bin_case {
+  const char *path;
+  int na, nb;
+  int64_t a[4], b[4];
+} bin_case;
+
+static void binary_cases(spec_list *l) {
+  static const bin_case c[] = {
+      {"same", 1, 1, {1}, {1}},
+      {"same", 1, 1, {7}, {7}},
+      {"same", 2, 2, {8, 125}, {8, 125}},
+      {"same", 1, 1, {65537}, {65537}},
+      {"same", 3, 1, {1, 1, 7}, {7}},
+      {"scalar", 2, 1, {5, 1}, {1}},
+      {"scalar", 2, 1, {7, 1000}, {1}},
+      {"scalar", 1, 1, {65537}, {1}},
+      {"scalar", 1, 4, {1}, {2, 3, 5, 7}},
+      {"row", 2, 1, {5, 3}, {3}},
+      {"row", 2, 1, {1000, 17}, {17}},
+      {"row", 3, 2, {3, 7, 17}, {7, 17}},
+      {"row", 2, 2, {3855, 17}, {1, 17}},
+      {"row", 1, 2, {3}, {7, 3}},
+      {"channel", 4, 4, {2, 3, 5, 7}, {1, 3, 1, 1}},
+      {"channel", 4, 4, {2, 17, 5, 7}, {1, 17, 1, 1}},
+      {"channel", 4, 3, {3, 17, 1285, 1}, {17, 1, 1}},
+      {"channel", 3, 2, {2, 3, 33}, {3, 1}},
+      {"channel", 4, 3, {2, 3, 7, 5}, {3, 7, 1}},
+      {"channel", 4, 4, {1, 3, 1, 1}, {2, 3, 5, 7}},
+      {"scalar", 4, 4, {2, 1, 5, 7}, {1, 1, 1, 1}},
+      {"general", 2, 2, {5, 1}, {1, 7}},
+      {"general", 3, 3, {2, 3, 4}, {2, 1, 4}},
+      {"general", 4, 3, {2, 3, 1, 5}, {3, 4, 1}},
+      {"general", 4, 4, {2, 3, 5, 7}, {1, 3, 1, 7}},
+  };
+  for (int o = 0; o < 2; o++)
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+      spec *s = push(l);
+      s->op = o ? TERN_OP_MUL : TERN_OP_ADD;
+      s->in[0] = shp(ACT, c[i].na, c[i].a);
+      s->in[1] = shp(ACT, c[i].nb, c[i].b);
+      s->n_in = 2;
+      s->specials = true;
+      s->path = c[i].path;
+      int w = snprintf(s->name, sizeof s->name, "%s [", tern_op_name(s->op));
+      for (int k = 0; k < c[i].na + c[i].nb; k++) {
+        int64_t v = k < c[i].na ? c[i].a[k] : c[i].b[k - c[i].na];
+        w += snprintf(s->name + w, sizeof s->name - (size_t)w, "%s%lld%s",
+                      k == c[i].na ? " ["
+                      : k          ? ","
+                                   : "",
+                      (long long)v, k == c[i].na - 1 ? "]" : "");
+      }
+      snprintf(s->name + w, sizeof s->name - (size_t)w, "] (%s)", c[i].path);
+    }
+}
+
 static void pool_norm_cases(spec_list *l) {
   for (int avg = 0; avg < 2; avg++)
     for (int i = 0; i < 3; i++) {
@@ -381,6 +443,14 @@ static tern_graph *build(const spec *s, tu_rng *r, float **inputs,
       if (tern_graph_add_input(g, name, in->ndim, in->shape, &id) == TERN_OK) {
         inputs[*n_inputs] = malloc(n * sizeof(float));
         tu_fill(r, inputs[*n_inputs], n, -2.0f, 2.0f);
+        if (s->specials) {
+          static const float sp[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f};
+          for (size_t e = 0; e < n; e++) {
+            size_t k = (e * 7 + (size_t)i * 3) % 11;
+            if (k < 5)
+              inputs[*n_inputs][e] = sp[k];
+          }
+        }
         (*n_inputs)++;
       }
     } else if (in->role == WEIGHT) {
@@ -410,6 +480,20 @@ static bool same(float a, float b, double atol, double rtol) {
   if (isnan(a) || isnan(b))
     return isnan(a) && isnan(b);
   return fabs((double)a - (double)b) <= atol + rtol * fabs((double)a);
+}
+
+/* Debug log lines of the GPU backends ("... takes the <path> path"). */
+static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_log[4096];
+
+static void on_log(void *user, tern_log_level level, const char *msg) {
+  (void)user;
+  (void)level;
+  pthread_mutex_lock(&g_log_lock);
+  size_t n = strlen(g_log);
+  if (strstr(msg, " path"))
+    snprintf(g_log + n, sizeof g_log - n, "%s\n", msg);
+  pthread_mutex_unlock(&g_log_lock);
 }
 
 /* Run every case on every device; returns the number of failures. */
@@ -446,7 +530,22 @@ static int run_cases(void (*gen)(spec_list *)) {
       tern_context_device_info(ctx, d, &info);
       float *got = NULL;
       size_t n = 0;
+      g_log[0] = 0;
+      if (s->path)
+        tern_set_log_callback(on_log, NULL, TERN_LOG_DEBUG);
       tern_status st = tu_run(ctx, g, info.id, true, inputs, &got, &n);
+      if (s->path) {
+        tern_set_log_callback(NULL, NULL, TERN_LOG_ERROR);
+        char want[64];
+        snprintf(want, sizeof want, "takes the %s path", s->path);
+        bool gpu = strncmp(info.id, "vulkan", 6) == 0 ||
+                   strncmp(info.id, "opencl", 6) == 0;
+        if (st == TERN_OK && gpu && !strstr(g_log, want)) {
+          cr_log_error("FAIL device=%s case='%s': expected \"%s\", log: %s",
+                       info.id, s->name, want, g_log);
+          failures++;
+        }
+      }
       if (st == TERN_ERR_UNSUPPORTED) {
         skipped++;
         continue;
@@ -502,6 +601,9 @@ Test(diff, conv2d_depthwise) {
 }
 Test(diff, elementwise) {
   cr_expect_eq(run_cases(unary_cases), 0);
+}
+Test(diff, binary) {
+  cr_expect_eq(run_cases(binary_cases), 0);
 }
 Test(diff, pool_norm) {
   cr_expect_eq(run_cases(pool_norm_cases), 0);

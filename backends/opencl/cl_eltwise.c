@@ -1,6 +1,8 @@
 /* cl_eltwise.c — relu/relu6/gelu/silu, add/mul with broadcasting and the
- * causal mask on OpenCL (shaders/opencl/eltwise.cl). */
+ * causal mask on OpenCL (shaders/opencl/eltwise.cl). add/mul compile the
+ * indexing path that tern_op_binary_plan chose at prepare (BMODE). */
 #include "backends/opencl/cl_internal.h"
+#include "core/ops/op_common.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -68,11 +70,46 @@ static bool binary_supports(tern_device *dev, const tern_exec_node *node) {
   return all_f32(node) && node->n_inputs == 2 && node->out.ndim <= 6;
 }
 
+/* BMODE of eltwise.cl's binary kernel (0 general, 1 same shape, 2 row,
+ * 3 channel, 4 scalar), BSWAP 1 when the broadcast operand is a; cnt and
+ * the division magics of the row/channel paths. */
+static int binary_mode(const tern_exec_node *node, bool *swap, cl_uint *cnt,
+                       tern_fastdiv *cnt_d, tern_fastdiv *inner_d) {
+  tern_binary_plan plan;
+  tern_op_binary_plan(&node->in[0], &node->in[1], &node->out, &plan);
+  *swap = plan.bcast_a;
+  *cnt = (cl_uint)plan.cnt;
+  *cnt_d = tern_fastdiv_make((uint32_t)plan.cnt);
+  *inner_d = tern_fastdiv_make((uint32_t)plan.inner);
+  if (plan.inner > UINT32_MAX || plan.cnt > UINT32_MAX)
+    return 0;
+  switch (plan.kind) {
+  case TERN_BINARY_SAME:
+    return 1;
+  case TERN_BINARY_ROW:
+    return 2;
+  case TERN_BINARY_CHANNEL:
+    return 3;
+  case TERN_BINARY_SCALAR:
+    return 4;
+  default:
+    return 0;
+  }
+}
+
 static tern_status binary_prepare(tern_device *dev, const tern_exec_node *node,
                                   tern_cl_node *p, tern_err *err) {
-  char opts[32];
-  snprintf(opts, sizeof opts, "-DBINOP=%d -DEPT=%d", node->op == TERN_OP_MUL,
-           p->tune.elt_ept);
+  bool swap;
+  cl_uint cnt;
+  tern_fastdiv cd, id;
+  int mode = binary_mode(node, &swap, &cnt, &cd, &id);
+  static const char *const names[] = {"general", "same", "row", "channel",
+                                      "scalar"};
+  tern_log(TERN_LOG_DEBUG, "opencl: %s '%s' takes the %s path",
+           tern_op_name(node->op), node->name ? node->name : "", names[mode]);
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DBINOP=%d -DEPT=%d -DBMODE=%d -DBSWAP=%d",
+           node->op == TERN_OP_MUL, p->tune.elt_ept, mode, (int)swap);
   tern_status s = tern_cl_upload_consts(dev, node, p, err);
   return s ? s : tern_cl_kernel(dev, "eltwise", opts, "binary", &p->k[0], err);
 }
@@ -81,6 +118,10 @@ static tern_status binary_run(tern_device *dev, tern_cl_node *p,
                               tern_buffer *const *bufs, const size_t *offsets,
                               tern_err *err) {
   const tern_view *out = &p->node.out;
+  bool swap;
+  cl_uint cnt;
+  tern_fastdiv cd, id;
+  binary_mode(&p->node, &swap, &cnt, &cd, &id);
   bcast b;
   for (int i = 0; i < 6; i++) {
     int d = out->ndim - 6 + i;
@@ -96,7 +137,8 @@ static tern_status binary_run(tern_device *dev, tern_cl_node *p,
   tern_status s = tern_cl_args(
       p->k[0], "binary", err, TERN_CL_MEM(a), TERN_CL_UINT(ao), TERN_CL_MEM(bb),
       TERN_CL_UINT(bo), TERN_CL_MEM(y), TERN_CL_UINT(yo), TERN_CL_UINT(n),
-      sizeof b, (const void *)&b, TERN_CL_END);
+      sizeof b, (const void *)&b, TERN_CL_UINT(cnt), TERN_CL_UINT(cd.m),
+      TERN_CL_UINT(cd.s), TERN_CL_UINT(id.m), TERN_CL_UINT(id.s), TERN_CL_END);
   return s ? s
            : tern_cl_launch_ept(dev, p->k[0], n, p->tune.elt_lws,
                                 p->tune.elt_ept, "binary", err);

@@ -1,6 +1,9 @@
 /* vk_op_binary.c — add and mul with numpy broadcasting (binary.comp).
+ * The indexing path (same shape, repeated row, per channel, scalar or the
+ * general decomposition) is chosen at prepare by tern_op_binary_plan.
  * Workgroup size and elements per invocation are the node's tunables
- * (kernel "binary"), captured at prepare. */
+ * (kernel "binary"), captured at prepare; every path uses them. */
+#include "core/ops/op_common.h"
 #include "vk_internal.h"
 
 #include <stdio.h>
@@ -8,6 +11,9 @@
 typedef struct bin_data {
   uint32_t ndim, dims[6], sa[6], sb[6];
   uint32_t wg, ept;
+  uint32_t mode;               /* binary.comp's MODE: the variant */
+  uint32_t swap, cnt;          /* its push constants */
+  tern_fastdiv cnt_d, inner_d; /* cnt >= 2, inner >= 2 where used */
 } bin_data;
 
 static bool bin_supports(tern_device *dev, const tern_exec_node *n) {
@@ -36,6 +42,7 @@ static tern_status bin_run(tern_device *dev, tern_vk_node *n,
   uint64_t cnt = (uint64_t)tern_view_numel(&n->node.out);
   struct {
     uint32_t n, ndim, op, a_off, b_off, y_off, dims[6], sa[6], sb[6];
+    uint32_t swap, cnt, cnt_m, cnt_s, inner_m, inner_s;
   } pc;
   pc.n = (uint32_t)cnt;
   pc.ndim = d->ndim;
@@ -55,8 +62,20 @@ static tern_status bin_run(tern_device *dev, tern_vk_node *n,
     pc.sa[i] = d->sa[i];
     pc.sb[i] = d->sb[i];
   }
-  return tern_vk_run_1d_cfg(dev, tx ? "binary_tx" : "binary", 3, tx ? 3 : 0, b,
-                            &pc, sizeof pc, cnt, d->wg, d->ept, err);
+  pc.swap = d->swap;
+  pc.cnt = d->cnt;
+  pc.cnt_m = d->cnt_d.m;
+  pc.cnt_s = d->cnt_d.s;
+  pc.inner_m = d->inner_d.m;
+  pc.inner_s = d->inner_d.s;
+  static const char *const shader[5][2] = {
+      {"binary", "binary_tx"},
+      {"binary_same", "binary_same_tx"},
+      {"binary_row", "binary_row_tx"},
+      {"binary_chan", "binary_chan_tx"},
+      {"binary_scalar", "binary_scalar_tx"}};
+  return tern_vk_run_1d_cfg(dev, shader[d->mode][tx], 3, tx ? 3 : 0, b, &pc,
+                            sizeof pc, cnt, d->wg, d->ept, err);
 }
 
 static tern_status bin_prepare(tern_device *dev, tern_vk_node *n,
@@ -70,6 +89,23 @@ static tern_status bin_prepare(tern_device *dev, tern_vk_node *n,
   d->ept = dev->tune.elt_ept;
   snprintf(n->tuning, sizeof n->tuning, "elt_wg=%u elt_ept=%u", d->wg, d->ept);
   const tern_view *o = &n->node.out;
+  tern_binary_plan plan;
+  tern_op_binary_plan(&n->node.in[0], &n->node.in[1], o, &plan);
+  /* the general path (mode 0) for a plan whose sizes do not fit 32 bits */
+  if (plan.inner <= UINT32_MAX && plan.cnt <= UINT32_MAX) {
+    d->mode = plan.kind == TERN_BINARY_SAME      ? 1
+              : plan.kind == TERN_BINARY_ROW     ? 2
+              : plan.kind == TERN_BINARY_CHANNEL ? 3
+              : plan.kind == TERN_BINARY_SCALAR  ? 4
+                                                 : 0;
+    d->swap = plan.bcast_a;
+    d->cnt = (uint32_t)plan.cnt;
+    d->cnt_d = tern_fastdiv_make((uint32_t)plan.cnt);
+    d->inner_d = tern_fastdiv_make((uint32_t)plan.inner);
+  }
+  tern_log(TERN_LOG_DEBUG, "vulkan: %s '%s' takes the %s path",
+           tern_op_name(n->node.op), n->node.name ? n->node.name : "",
+           tern_binary_kind_name(d->mode ? plan.kind : TERN_BINARY_GENERAL));
   d->ndim = (uint32_t)(o->ndim ? o->ndim : 1);
   for (int i = 0; i < 6; i++)
     d->dims[i] = 1;

@@ -129,6 +129,70 @@ void tern_op_ref_binary(const tern_view *a, const tern_view *b, tern_view *out,
   }
 }
 
+void tern_op_binary_plan(const tern_view *a, const tern_view *b,
+                         const tern_view *out, tern_binary_plan *plan) {
+  int64_t na = tern_view_numel(a), nb = tern_view_numel(b);
+  int64_t no = tern_view_numel(out);
+  plan->kind = TERN_BINARY_GENERAL;
+  plan->bcast_a = false;
+  plan->inner = plan->cnt = 1;
+  if (na == no && nb == no) {
+    plan->kind = TERN_BINARY_SAME; /* broadcastable and as many: same dims */
+    return;
+  }
+  if (na != no && nb != no)
+    return; /* both broadcast */
+  const tern_view *x = na == no ? b : a;
+  plan->bcast_a = x == a;
+  if (tern_view_numel(x) == 1) {
+    plan->kind = TERN_BINARY_SCALAR;
+    return;
+  }
+  /* x's dims right-aligned to out's: the non-1 ones must be one contiguous
+   * block [lo, hi] (where x equals out), everything around it broadcast */
+  int nd = out->ndim, lo = -1, hi = -1;
+  for (int d = 0; d < nd; d++) {
+    int j = d - (nd - x->ndim);
+    if (j >= 0 && x->shape[j] != 1) {
+      if (lo < 0)
+        lo = d;
+      hi = d;
+    }
+  }
+  if (lo < 0)
+    return;
+  int64_t cnt = 1, inner = 1;
+  for (int d = lo; d <= hi; d++) {
+    int j = d - (nd - x->ndim);
+    if (x->shape[j] != out->shape[d])
+      return; /* a 1 inside the block where out is larger */
+    cnt *= out->shape[d];
+  }
+  for (int d = hi + 1; d < nd; d++)
+    inner *= out->shape[d];
+  plan->kind = inner == 1 ? TERN_BINARY_ROW : TERN_BINARY_CHANNEL;
+  plan->inner = inner;
+  plan->cnt = cnt;
+}
+
+tern_fastdiv tern_fastdiv_make(uint32_t d) {
+  tern_fastdiv f = {0, 0};
+  if (d < 2)
+    return f;
+  uint32_t l = 1; /* ceil(log2 d) */
+  while (l < 32 && ((uint64_t)1 << l) < d)
+    l++;
+  f.m = (uint32_t)(((((uint64_t)1 << l) - d) << 32) / d + 1);
+  f.s = l - 1;
+  return f;
+}
+
+const char *tern_binary_kind_name(tern_binary_kind k) {
+  static const char *const names[] = {"general", "same", "row", "channel",
+                                      "scalar"};
+  return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
 tern_status tern_op_infer_unary(const char *op, const tern_view *in, int n_in,
                                 tern_view *out, tern_err *err) {
   tern_status s = tern_op_check_arity(op, n_in, 1, 1, err);

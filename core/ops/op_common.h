@@ -47,6 +47,56 @@ void tern_op_broadcast_strides(int in_ndim, const int64_t *in_shape, int ndim,
 void tern_op_ref_binary(const tern_view *a, const tern_view *b, tern_view *out,
                         float (*f)(float, float));
 
+/* How a GPU backend can index add/mul (chosen at node prepare; the general
+ * decomposition of the output index is the fallback):
+ *   SAME     a and b have the output's shape: x[i] op y[i];
+ *   ROW      one operand is a contiguous row repeated along the leading dims
+ *            (innermost dims, e.g. [N, C] op [C]): its index is i % cnt;
+ *   CHANNEL  one operand spans a contiguous block of dims followed by
+ *            broadcast ones (e.g. [N, C, H, W] op [1, C, 1, 1]): its index is
+ *            (i / inner) % cnt;
+ *   SCALAR   one operand has one element: its index is 0.
+ * The other operand always has the output's shape (index i); bcast_a says
+ * the broadcast one is a (the operation stays a op b). */
+typedef enum tern_binary_kind {
+  TERN_BINARY_GENERAL,
+  TERN_BINARY_SAME,
+  TERN_BINARY_ROW,
+  TERN_BINARY_CHANNEL,
+  TERN_BINARY_SCALAR
+} tern_binary_kind;
+
+/* Unsigned 32-bit division by a constant d >= 2 without a divide
+ * (Granlund-Montgomery): t = mulhi(m, n), n / d = (t + ((n - t) >> 1)) >> s,
+ * exact for every 32-bit n. GPUs without a vector divide (llvmpipe, CPU
+ * OpenCL) otherwise divide lane by lane. */
+typedef struct tern_fastdiv {
+  uint32_t m, s;
+} tern_fastdiv;
+
+/* The magic of d (2 <= d <= UINT32_MAX). */
+tern_fastdiv tern_fastdiv_make(uint32_t d);
+
+static inline uint32_t tern_fastdiv_apply(tern_fastdiv f, uint32_t n) {
+  uint32_t t = (uint32_t)(((uint64_t)f.m * n) >> 32);
+  return (t + ((n - t) >> 1)) >> f.s;
+}
+
+typedef struct tern_binary_plan {
+  tern_binary_kind kind;
+  bool bcast_a;
+  /* ROW (inner 1) and CHANNEL: cnt >= 2, and inner >= 2 for CHANNEL, unless
+   * the output is empty */
+  int64_t inner, cnt;
+} tern_binary_plan;
+
+/* The plan for out = a op b (out from tern_op_broadcast_shape). */
+void tern_op_binary_plan(const tern_view *a, const tern_view *b,
+                         const tern_view *out, tern_binary_plan *plan);
+
+/* "general", "same", "row", "channel", "scalar". */
+const char *tern_binary_kind_name(tern_binary_kind k);
+
 /* Advance a multi-index over `shape`; returns false after the last one. */
 bool tern_op_next_index(int ndim, const int64_t *shape, int64_t *idx);
 
