@@ -127,39 +127,51 @@ tern_status tern_cpu_conv2d_create(const tern_op_params *p, const tern_view *x,
   return TERN_OK;
 }
 
-/* Patch rows [p0, p1) of group g of one quantized sample into rows of kp:
- * a run of KW taps inside the row is one copy (dilation 1), padding taps
- * and the K..kp tail are zeros. */
+/* Patch rows [p0, p1) of group g of one quantized sample into rows of kp.
+ * Column by column over each run of pixels within one output row: the
+ * inputs of one tap along the run are a strided (contiguous at stride 1)
+ * read and the outputs one byte per patch row, with the padding columns
+ * split off, so there is no per-tap bounds test; the K..kp tail is
+ * zeroed. */
 static void im2col_i8(const tern_cpu_conv2d *c, const int8_t *qx, int64_t g,
                       int64_t p0, int64_t p1, int64_t kp, int8_t *cols) {
-  for (int64_t pi = p0; pi < p1; pi++) {
-    int64_t oh = pi / c->OW, ow = pi % c->OW;
-    int8_t *row = cols + (pi - p0) * kp;
-    int64_t iw0 = ow * c->sw - c->pw;
-    bool inside_w = c->dw == 1 && iw0 >= 0 && iw0 + c->KW <= c->W;
+  for (int64_t pi = p0; pi < p1;) {
+    int64_t oh = pi / c->OW, ow0 = pi % c->OW;
+    int64_t ow1 = c->OW < ow0 + (p1 - pi) ? c->OW : ow0 + (p1 - pi);
+    int8_t *base = cols + (pi - p0) * kp - ow0 * kp; /* indexed by ow */
     for (int64_t ci = 0; ci < c->Cg; ci++) {
       const int8_t *plane = qx + (g * c->Cg + ci) * c->H * c->W;
       for (int64_t kh = 0; kh < c->KH; kh++) {
-        int8_t *dst = row + (ci * c->KH + kh) * c->KW;
         int64_t ih = oh * c->sh - c->ph + kh * c->dh;
-        if (ih < 0 || ih >= c->H) {
-          memset(dst, 0, (size_t)c->KW);
-        } else if (inside_w) {
-          const int8_t *src = plane + ih * c->W + iw0;
-          if (c->KW <= 8) /* a call per tap costs more than the copy */
-            for (int64_t kw = 0; kw < c->KW; kw++)
-              dst[kw] = src[kw];
+        bool in_h = ih >= 0 && ih < c->H;
+        const int8_t *row = plane + (in_h ? ih : 0) * c->W;
+        for (int64_t kw = 0; kw < c->KW; kw++) {
+          int8_t *d = base + (ci * c->KH + kh) * c->KW + kw;
+          /* columns ow with 0 <= ow * sw + off < W */
+          int64_t off = kw * c->dw - c->pw;
+          int64_t lo = off >= 0 ? 0 : (-off + c->sw - 1) / c->sw;
+          int64_t hi = c->W - 1 - off < 0 ? 0 : (c->W - 1 - off) / c->sw + 1;
+          if (!in_h)
+            lo = hi = ow1;
+          lo = lo < ow0 ? ow0 : lo > ow1 ? ow1 : lo;
+          hi = hi < lo ? lo : hi > ow1 ? ow1 : hi;
+          int64_t ow = ow0;
+          for (; ow < lo; ow++)
+            d[ow * kp] = 0;
+          if (c->sw == 1)
+            for (; ow < hi; ow++)
+              d[ow * kp] = row[ow + off];
           else
-            memcpy(dst, src, (size_t)c->KW);
-        } else {
-          for (int64_t kw = 0; kw < c->KW; kw++) {
-            int64_t iw = iw0 + kw * c->dw;
-            dst[kw] = iw >= 0 && iw < c->W ? plane[ih * c->W + iw] : 0;
-          }
+            for (; ow < hi; ow++)
+              d[ow * kp] = row[ow * c->sw + off];
+          for (; ow < ow1; ow++)
+            d[ow * kp] = 0;
         }
       }
     }
-    memset(row + c->K, 0, (size_t)(kp - c->K));
+    for (int64_t ow = ow0; ow < ow1; ow++)
+      memset(base + ow * kp + c->K, 0, (size_t)(kp - c->K));
+    pi += ow1 - ow0;
   }
 }
 
