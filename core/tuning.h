@@ -180,6 +180,13 @@ typedef struct tern_tune_shape {
   tern_op_params params;
 } tern_tune_shape;
 
+/* Problems shared by the GPU backends' tunables (core/tune_shapes.c): conv2d
+ * (ternary 16->32, int8 32->64, int8 depthwise 32), elementwise (relu 2^16
+ * and 2^20, gelu 2^18) and add (2^16, 2^20). */
+extern const tern_tune_shape tern_tune_conv_shapes[3];
+extern const tern_tune_shape tern_tune_eltwise_shapes[3];
+extern const tern_tune_shape tern_tune_binary_shapes[2];
+
 /* A kernel whose parameters the tuner may choose. A backend lists its
  * tunables through tern_backend_vtbl.tunables; tests may pass their own. */
 struct tern_tunable {

@@ -138,12 +138,6 @@ typedef struct cl_kernel_def {
 } cl_kernel_def;
 
 #define SHAPES_(a) a, (int)(sizeof a / sizeof a[0])
-#define CONV_P_(s_, p_, g_, act_)                                              \
-  {                                                                            \
-    .stride = {s_, s_}, .pad = {p_, p_}, .dilation = {1, 1}, .groups = g_,     \
-    .activation = act_                                                         \
-  }
-
 static const tern_tune_shape k_gemm_shapes[] = {
     {TERN_OP_LINEAR, TERN_DTYPE_TERNARY, {64, 1024}, {1024, 1024}, true, {{0}}},
     {TERN_OP_LINEAR, TERN_DTYPE_I8, {64, 1024}, {1024, 1024}, true, {{0}}},
@@ -153,38 +147,6 @@ static const tern_tune_shape k_gemm_shapes[] = {
 static const tern_tune_shape k_gemv_shapes[] = {
     {TERN_OP_LINEAR, TERN_DTYPE_TERNARY, {1, 1024}, {1024, 1024}, true, {{0}}},
     {TERN_OP_LINEAR, TERN_DTYPE_I8, {1, 1024}, {1024, 1024}, true, {{0}}},
-};
-
-static const tern_tune_shape k_conv_shapes[] = {
-    {TERN_OP_CONV2D,
-     TERN_DTYPE_TERNARY,
-     {1, 16, 32, 32},
-     {32, 16, 3, 3},
-     true,
-     CONV_P_(1, 1, 1, TERN_ACT_RELU)},
-    {TERN_OP_CONV2D,
-     TERN_DTYPE_I8,
-     {1, 32, 16, 16},
-     {64, 32, 3, 3},
-     true,
-     CONV_P_(1, 1, 1, TERN_ACT_RELU)},
-    {TERN_OP_CONV2D,
-     TERN_DTYPE_I8,
-     {1, 32, 32, 32},
-     {32, 1, 3, 3},
-     true,
-     CONV_P_(1, 1, 32, TERN_ACT_RELU6)},
-};
-
-static const tern_tune_shape k_eltwise_shapes[] = {
-    {TERN_OP_RELU, TERN_DTYPE_F32, {1 << 16}, {0}, false, {{0}}},
-    {TERN_OP_RELU, TERN_DTYPE_F32, {1 << 20}, {0}, false, {{0}}},
-    {TERN_OP_GELU, TERN_DTYPE_F32, {1 << 18}, {0}, false, {{0}}},
-};
-
-static const tern_tune_shape k_binary_shapes[] = {
-    {TERN_OP_ADD, TERN_DTYPE_F32, {1 << 16}, {0}, false, {{0}}},
-    {TERN_OP_ADD, TERN_DTYPE_F32, {1 << 20}, {0}, false, {{0}}},
 };
 
 static const cl_kernel_def k_kernels[] = {
@@ -209,21 +171,21 @@ static const cl_kernel_def k_kernels[] = {
      {KNOB_("bm", bm, 4, 8, 16, 32, 64, 128, 256),
       KNOB_("kt", conv_kt, 1, 2, 4, 8, 16, 32, 64),
       KNOB_("owt", conv_owt, 1, 2, 4, 8, 16)},
-     SHAPES_(k_conv_shapes)},
+     SHAPES_(tern_tune_conv_shapes)},
     {"eltwise",
      "relu/relu6/gelu/silu local size, elements per work-item (-DEPT)",
      is_eltwise,
      2,
      {KNOB_("lws", elt_lws, 0, 16, 64, 256, 1024, 4096),
       KNOB_("ept", elt_ept, 1, 2, 4, 8, 16)},
-     SHAPES_(k_eltwise_shapes)},
+     SHAPES_(tern_tune_eltwise_shapes)},
     {"binary",
      "add/mul local size, elements per work-item (-DEPT)",
      is_binary,
      2,
      {KNOB_("lws", elt_lws, 0, 16, 64, 256, 1024, 4096),
       KNOB_("ept", elt_ept, 1, 2, 4, 8, 16)},
-     SHAPES_(k_binary_shapes)},
+     SHAPES_(tern_tune_binary_shapes)},
 };
 #define N_KERNELS ((int)(sizeof k_kernels / sizeof k_kernels[0]))
 

@@ -90,44 +90,6 @@ static const tern_tune_shape k_gemm_shapes[] = {
     {TERN_OP_LINEAR, TERN_DTYPE_I8, {16, 1024}, {1024, 1024}, true, {{0}}},
 };
 
-#define CONV_P_(s_, p_, g_, act_)                                              \
-  {                                                                            \
-    .stride = {s_, s_}, .pad = {p_, p_}, .dilation = {1, 1}, .groups = g_,     \
-    .activation = act_                                                         \
-  }
-
-static const tern_tune_shape k_conv_shapes[] = {
-    {TERN_OP_CONV2D,
-     TERN_DTYPE_TERNARY,
-     {1, 16, 32, 32},
-     {32, 16, 3, 3},
-     true,
-     CONV_P_(1, 1, 1, TERN_ACT_RELU)},
-    {TERN_OP_CONV2D,
-     TERN_DTYPE_I8,
-     {1, 32, 16, 16},
-     {64, 32, 3, 3},
-     true,
-     CONV_P_(1, 1, 1, TERN_ACT_RELU)},
-    {TERN_OP_CONV2D,
-     TERN_DTYPE_I8,
-     {1, 32, 32, 32},
-     {32, 1, 3, 3},
-     true,
-     CONV_P_(1, 1, 32, TERN_ACT_RELU6)},
-};
-
-static const tern_tune_shape k_eltwise_shapes[] = {
-    {TERN_OP_RELU, TERN_DTYPE_F32, {1 << 16}, {0}, false, {{0}}},
-    {TERN_OP_RELU, TERN_DTYPE_F32, {1 << 20}, {0}, false, {{0}}},
-    {TERN_OP_GELU, TERN_DTYPE_F32, {1 << 18}, {0}, false, {{0}}},
-};
-
-static const tern_tune_shape k_binary_shapes[] = {
-    {TERN_OP_ADD, TERN_DTYPE_F32, {1 << 16}, {0}, false, {{0}}},
-    {TERN_OP_ADD, TERN_DTYPE_F32, {1 << 20}, {0}, false, {{0}}},
-};
-
 static const vk_kernel k_kernels[] = {
     {"gemm",
      "quantized linear, GEMV and GEMM (workgroup size, rows per invocation)",
@@ -143,21 +105,21 @@ static const vk_kernel k_kernels[] = {
      3,
      {KNOB_("gemm_wg", gemm_wg, 1, 2, 4, 8, 16, 32, 64, 128),
       KNOB_("gemm_tm", gemm_tm, 1, 2, 4), KNOB_("col_wg", col_wg, 16, 64, 256)},
-     SHAPES_(k_conv_shapes)},
+     SHAPES_(tern_tune_conv_shapes)},
     {"eltwise",
      "relu/relu6/gelu/silu/copy (workgroup size, elements per invocation)",
      is_eltwise,
      2,
      {KNOB_("elt_wg", elt_wg, 32, 64, 128, 256, 512, 1024),
       KNOB_("elt_ept", elt_ept, 1, 2, 4, 8)},
-     SHAPES_(k_eltwise_shapes)},
+     SHAPES_(tern_tune_eltwise_shapes)},
     {"binary",
      "add/mul with broadcasting (workgroup size, elements per invocation)",
      is_binary,
      2,
      {KNOB_("elt_wg", elt_wg, 32, 64, 128, 256, 512, 1024),
       KNOB_("elt_ept", elt_ept, 1, 2, 4, 8)},
-     SHAPES_(k_binary_shapes)},
+     SHAPES_(tern_tune_binary_shapes)},
 };
 #define N_KERNELS ((int)(sizeof k_kernels / sizeof k_kernels[0]))
 
