@@ -1,7 +1,22 @@
-/* tune_shapes.c — the tuning problems both GPU backends' tunables share
- * (core/tuning.h): the same shapes on every device, so their database
- * entries and speed-ups compare across backends. */
+/* tune_shapes.c — what both GPU backends' tunables share (core/tuning.h):
+ * the problems, the same on every device so that their database entries and
+ * speed-ups compare across backends, and the parameter set-up. */
 #include "tuning.h"
+
+#include <string.h>
+
+void tern_tune_param_set(tern_tune_param *p, const char *name, int n_values,
+                         const int32_t *values, int32_t default_value) {
+  p->name = name;
+  p->n_values = n_values;
+  memcpy(p->values, values, (size_t)n_values * sizeof *values);
+  p->default_value = default_value;
+  bool found = false;
+  for (int v = 0; v < p->n_values; v++)
+    found |= p->values[v] == default_value;
+  if (!found && p->n_values < TERN_TUNE_MAX_VALUES)
+    p->values[p->n_values++] = default_value;
+}
 
 #define CONV_P_(s_, p_, g_, act_)                                              \
   {                                                                            \

@@ -165,6 +165,12 @@ typedef struct tern_tune_param {
   int32_t default_value; /* the built-in default (one of values) */
 } tern_tune_param;
 
+/* Fill p with a backend's candidate values and the device's built-in
+ * default, appended to the values when it is not one of them (room
+ * permitting). */
+void tern_tune_param_set(tern_tune_param *p, const char *name, int n_values,
+                         const int32_t *values, int32_t default_value);
+
 /* A problem a tunable is timed on. The tuner builds the tensors (random
  * activations in [-1, 1), Gaussian weights quantized to `wdtype`, a random
  * bias when `bias`), the exec node and the reference output.

@@ -346,18 +346,10 @@ int tern_cl_tunables(tern_device *dev, const tern_tunable **list) {
     t->summary = k->summary;
     t->n_params = k->n_knobs;
     for (int j = 0; j < k->n_knobs; j++) {
-      tern_tune_param *p = &t->params[j];
-      p->name = k->knobs[j].name;
-      p->n_values = k->knobs[j].n_values;
-      memcpy(p->values, k->knobs[j].values, sizeof p->values);
-      /* the built-in default is the device's (environment included) and
-       * must be one of the values */
-      p->default_value = (int32_t)*field(&dev->tune, &k->knobs[j]);
-      bool found = false;
-      for (int v = 0; v < p->n_values; v++)
-        found |= p->values[v] == p->default_value;
-      if (!found && p->n_values < TERN_TUNE_MAX_VALUES)
-        p->values[p->n_values++] = p->default_value;
+      /* the built-in default is the device's (environment included) */
+      tern_tune_param_set(&t->params[j], k->knobs[j].name, k->knobs[j].n_values,
+                          k->knobs[j].values,
+                          (int32_t)*field(&dev->tune, &k->knobs[j]));
     }
     t->n_shapes = k->n_shapes;
     t->shapes = k->shapes;
