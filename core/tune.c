@@ -604,11 +604,11 @@ static tern_status tune_problem(tune_run *tr, const tern_tunable *t,
   return TERN_OK;
 }
 
-static bool kernel_wanted(const tern_tune_options *o, const char *name) {
+static bool kernel_wanted(const tern_tune_options *o, const tern_tunable *t) {
   if (!o || !o->kernels || o->n_kernels <= 0)
-    return true;
+    return !t->example;
   for (int i = 0; i < o->n_kernels; i++)
-    if (strcmp(o->kernels[i], name) == 0)
+    if (strcmp(o->kernels[i], t->kernel) == 0)
       return true;
   return false;
 }
@@ -644,7 +644,7 @@ tern_status tern_tune_device(tern_context *ctx, const char *device_id,
   }
   tr.problems = 0;
   for (int i = 0; i < n_list; i++)
-    if (kernel_wanted(opt, list[i].kernel))
+    if (kernel_wanted(opt, &list[i]))
       tr.problems += list[i].n_shapes;
   tern_tune_result *res =
       tern_calloc((size_t)(tr.problems > 0 ? tr.problems : 1), sizeof *res);
@@ -659,7 +659,7 @@ tern_status tern_tune_device(tern_context *ctx, const char *device_id,
   int n = 0;
   for (int i = 0; i < n_list && !s; i++) {
     const tern_tunable *t = &list[i];
-    if (!kernel_wanted(opt, t->kernel))
+    if (!kernel_wanted(opt, t))
       continue;
     if (!t->prepare || !t->run || !t->release) {
       s = tern_err_set(err, TERN_ERR_INTERNAL,

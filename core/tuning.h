@@ -215,6 +215,10 @@ struct tern_tunable {
   tern_status (*run)(tern_device *dev, void *prepared, tern_buffer *const *bufs,
                      const size_t *offsets, tern_err *err);
   void (*release)(tern_device *dev, void *prepared);
+  /* Tuned only when named (tern tune --kernels): an example kernel that
+   * sessions do not run, whose speed-up would say nothing about the
+   * device. */
+  bool example;
 };
 
 /* The built-in defaults of a tunable as parameters. */

@@ -1,7 +1,9 @@
 /* cpu_tunables.c — the CPU backend's tunable kernels for `tern tune`: a
  * blocked quantized (int8 / ternary) linear whose block of output rows,
- * inner-loop unroll and ternary unpacking are parameters. Integer
- * accumulation is exact and the epilogue is the reference's, so every
+ * inner-loop unroll and ternary unpacking are parameters. It is the worked
+ * example of the tunable interface (sessions run the SIMD kernels of
+ * cpu_linear.c), so it is tuned only when `--kernels linear_q` names it.
+ * Integer accumulation is exact and the epilogue is the reference's, so every
  * configuration is bit-identical to core/ops/linear.c.
  * Weight layout after prepare: int8 [N, K] when unpacked (unpack=1 or int8
  * weights), else the canonical 2-bit rows read in place. */
@@ -178,7 +180,10 @@ static const tern_tune_shape k_linq_shapes[] = {
 static const tern_tunable k_cpu_tunables[] = {
     {"linear_q", "blocked int8/ternary linear (rows per block, unroll, unpack)",
      3, LINQ_PARAMS, (int)(sizeof k_linq_shapes / sizeof k_linq_shapes[0]),
-     k_linq_shapes, linq_valid, linq_prepare, linq_run, linq_release},
+     k_linq_shapes, linq_valid, linq_prepare, linq_run, linq_release,
+     /* sessions run the SIMD kernels of cpu_linear.c, not this one: tuned
+      * only when named */
+     true},
 };
 
 int tern_cpu_tunables(tern_device *d, const tern_tunable **list) {
