@@ -6,6 +6,7 @@
 #include "tuning.h"
 
 #include "context.h"
+#include "planner.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -189,6 +190,11 @@ static tern_status problem_build(const tern_backend_vtbl *vt, tern_device *dev,
     }
   } else if (def->min_inputs == 2) {
     n->in[1] = n->in[0];
+    int ynd = 0;
+    while (ynd < 4 && sh->x2[ynd] > 0)
+      ynd++;
+    if (ynd > 0 && set_view(&n->in[1], TERN_DTYPE_F32, ynd, sh->x2))
+      return tern_err_set(err, TERN_ERR_SHAPE, "tuner: bad second input shape");
     n->n_inputs = 2;
   }
   /* activations: random host data, then device buffers */
@@ -484,9 +490,9 @@ static void confirm(const tune_run *tr, const tern_tunable *t, problem *p,
 }
 
 static tern_status tune_problem(tune_run *tr, const tern_tunable *t,
-                                const tern_tune_shape *sh, uint64_t seed,
-                                tern_tuning_db *db, tern_tune_result *res,
-                                tern_err *err) {
+                                const tern_tune_shape *sh, const char *expect,
+                                uint64_t seed, tern_tuning_db *db,
+                                tern_tune_result *res, tern_err *err) {
   problem p;
   tern_status s = problem_build(tr->vt, tr->dev, sh, seed, &p, err);
   if (s) {
@@ -494,6 +500,14 @@ static tern_status tune_problem(tune_run *tr, const tern_tunable *t,
     return s;
   }
   snprintf(res->shape, sizeof res->shape, "%s", p.shape_class);
+  if (expect && strcmp(expect, p.shape_class) != 0) {
+    /* a model node the problem does not reproduce: its entry would be
+     * keyed for other nodes */
+    problem_free(tr->vt, &p);
+    return tern_err_set(err, TERN_ERR_INTERNAL,
+                        "tuner: problem for shape class %s came out as %s",
+                        expect, res->shape);
+  }
   tern_tuning_key_for_device(tr->info, t->kernel, p.shape_class, &res->key);
   tern_tunable_defaults(t, &res->defaults);
   res->default_us = res->best_us = -1;
@@ -613,6 +627,191 @@ static bool kernel_wanted(const tern_tune_options *o, const tern_tunable *t) {
   return false;
 }
 
+/* One (kernel, problem) pair to tune. */
+typedef struct tune_job {
+  const tern_tunable *t;
+  tern_tune_shape sh;
+  char cls[64]; /* the shape class the entry is keyed by */
+  uint64_t seed;
+} tune_job;
+
+typedef struct job_list {
+  tune_job *v;
+  int n, cap;
+} job_list;
+
+static tern_status jobs_add(job_list *l, const tune_job *j, tern_err *err) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    tune_job *v = tern_realloc(l->v, (size_t)cap * sizeof *v);
+    if (!v)
+      return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = *j;
+  return TERN_OK;
+}
+
+/* The shape class of the node a problem builds (shapes only, no data). */
+static bool shape_class_of(const tern_tune_shape *sh, char *buf, size_t n) {
+  tern_exec_node en;
+  memset(&en, 0, sizeof en);
+  en.op = sh->op;
+  en.params = sh->params;
+  const tern_op_def *def = tern_op_get(sh->op);
+  int xnd = 0, ynd = 0;
+  while (xnd < 4 && sh->x[xnd] > 0)
+    xnd++;
+  while (ynd < 4 && sh->x2[ynd] > 0)
+    ynd++;
+  if (!def || !xnd || set_view(&en.in[0], TERN_DTYPE_F32, xnd, sh->x))
+    return false;
+  en.n_inputs = 1;
+  if (sh->op == TERN_OP_LINEAR || sh->op == TERN_OP_CONV2D) {
+    if (set_view(&en.in[1], sh->wdtype, sh->op == TERN_OP_LINEAR ? 2 : 4,
+                 sh->w))
+      return false;
+    if (sh->wdtype != TERN_DTYPE_F32)
+      en.in[1].scale_count = sh->w[0]; /* per row, as make_weight gives */
+    en.n_inputs = 2;
+    if (sh->bias) {
+      int64_t nb = sh->w[0];
+      set_view(&en.in[2], TERN_DTYPE_F32, 1, &nb);
+      en.n_inputs = 3;
+    }
+  } else if (def->min_inputs == 2) {
+    en.in[1] = en.in[0];
+    if (ynd && set_view(&en.in[1], TERN_DTYPE_F32, ynd, sh->x2))
+      return false;
+    en.n_inputs = 2;
+  }
+  tern_err e;
+  if (def->infer(&en.params, en.in, en.n_inputs, &en.out, &e))
+    return false;
+  tern_tuning_shape_class(&en, buf, n);
+  return true;
+}
+
+/* The problem that reproduces a model's node: same op, parameters, shapes
+ * and weight type (random data). false when the tuner's problems cannot
+ * express it (more inputs, higher rank, non-float activations ...). */
+static bool shape_of_node(const tern_exec_node *en, tern_tune_shape *sh) {
+  memset(sh, 0, sizeof *sh);
+  sh->op = en->op;
+  sh->params = en->params;
+  const tern_view *x = &en->in[0];
+  if (en->n_inputs < 1 || en->in_const[0] || x->dtype != TERN_DTYPE_F32 ||
+      x->ndim < 1 || x->ndim > 4)
+    return false;
+  memcpy(sh->x, x->shape, (size_t)x->ndim * sizeof sh->x[0]);
+  sh->wdtype = TERN_DTYPE_F32;
+  if (en->op == TERN_OP_LINEAR || en->op == TERN_OP_CONV2D) {
+    const tern_view *w = &en->in[1];
+    int wnd = en->op == TERN_OP_LINEAR ? 2 : 4;
+    if (en->n_inputs < 2 || en->n_inputs > 3 || !en->in_const[1] ||
+        w->ndim != wnd)
+      return false;
+    if (w->dtype != TERN_DTYPE_F32 && w->dtype != TERN_DTYPE_I8 &&
+        w->dtype != TERN_DTYPE_TERNARY)
+      return false;
+    sh->wdtype = w->dtype;
+    memcpy(sh->w, w->shape, (size_t)wnd * sizeof sh->w[0]);
+    if (en->n_inputs == 3) {
+      const tern_view *b = &en->in[2];
+      if (!en->in_const[2] || b->dtype != TERN_DTYPE_F32 || b->ndim != 1 ||
+          b->shape[0] != w->shape[0])
+        return false;
+      sh->bias = true;
+    }
+    return true;
+  }
+  const tern_op_def *def = tern_op_get(en->op);
+  if (!def || en->n_inputs != (def->min_inputs == 2 ? 2 : 1))
+    return false;
+  if (en->n_inputs == 2) {
+    const tern_view *y = &en->in[1];
+    if (en->in_const[1] || y->dtype != TERN_DTYPE_F32 || y->ndim < 1 ||
+        y->ndim > 4)
+      return false;
+    memcpy(sh->x2, y->shape, (size_t)y->ndim * sizeof sh->x2[0]);
+  }
+  return true;
+}
+
+static bool tunable_applies(const tern_tunable *t, tern_device *dev,
+                            const tern_exec_node *en) {
+  if (t->applies)
+    return t->applies(t, dev, en);
+  tern_tuning_params def;
+  tern_tunable_defaults(t, &def);
+  return t->valid && t->valid(dev, en, &def);
+}
+
+/* The problems of the graphs' nodes, as a session on this device plans and
+ * places them, once per (kernel, shape class). */
+static tern_status model_jobs(const tune_run *tr, const tern_tunable *list,
+                              int n_list, const tern_tune_options *opt,
+                              uint64_t seed, job_list *jobs, tern_err *err) {
+  for (int gi = 0; gi < opt->n_graphs; gi++) {
+    tern_plan plan;
+    memset(&plan, 0, sizeof plan);
+    tern_status s = tern_plan_build(opt->graphs[gi], 0, true, true, &plan, err);
+    if (s)
+      return tern_err_prefix(err, "tune: planning model %d", gi + 1);
+    for (int k = 0; k < plan.n_order && !s; k++) {
+      const tern_node *n = &plan.g->nodes[plan.order[k]];
+      tern_exec_node en;
+      memset(&en, 0, sizeof en);
+      en.op = n->op;
+      en.params = n->params;
+      en.name = n->name;
+      en.n_inputs = n->n_inputs;
+      for (int j = 0; j < n->n_inputs; j++) {
+        const tern_tensor *t = &plan.g->tensors[n->inputs[j]];
+        en.in[j] = tern_tensor_view(t);
+        en.in_const[j] = t->kind == TERN_TENSOR_CONSTANT;
+        if (!en.in_const[j])
+          en.in[j].data = NULL;
+      }
+      en.out = tern_tensor_view(&plan.g->tensors[n->output]);
+      en.out.data = NULL;
+      if (!tr->vt->supports(tr->dev, &en))
+        continue; /* the session runs it on the CPU */
+      for (int i = 0; i < n_list && !s; i++) {
+        const tern_tunable *t = &list[i];
+        if (!kernel_wanted(opt, t) || !tunable_applies(t, tr->dev, &en))
+          continue;
+        tune_job j;
+        memset(&j, 0, sizeof j);
+        j.t = t;
+        char cls[64];
+        tern_tuning_shape_class(&en, j.cls, sizeof j.cls);
+        if (!shape_of_node(&en, &j.sh) ||
+            !shape_class_of(&j.sh, cls, sizeof cls) || strcmp(cls, j.cls)) {
+          tern_log(TERN_LOG_INFO,
+                   "tune: %s node '%s' (%s, %s) cannot be reproduced as a "
+                   "tuning problem; skipped",
+                   tr->info->id, n->name ? n->name : "", tern_op_name(n->op),
+                   j.cls);
+          continue;
+        }
+        bool dup = false;
+        for (int q = 0; q < jobs->n && !dup; q++)
+          dup = jobs->v[q].t == t && strcmp(jobs->v[q].cls, j.cls) == 0;
+        if (dup)
+          continue;
+        j.seed = seed + (uint64_t)jobs->n;
+        s = jobs_add(jobs, &j, err);
+      }
+    }
+    tern_plan_free(&plan);
+    if (s)
+      return s;
+  }
+  return TERN_OK;
+}
+
 tern_status tern_tune_device(tern_context *ctx, const char *device_id,
                              const tern_tune_options *opt,
                              const tern_tunable *extra, int n_extra,
@@ -621,6 +820,9 @@ tern_status tern_tune_device(tern_context *ctx, const char *device_id,
   if (!ctx || !results || !n_results)
     return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
                         "tern_tune_device: NULL argument");
+  if (opt && opt->n_graphs > 0 && !opt->graphs)
+    return tern_err_set(err, TERN_ERR_INVALID_ARGUMENT,
+                        "tern_tune_device: n_graphs without graphs");
   int di = tern_context_find_device(ctx, device_id);
   if (di < 0)
     return tern_err_set(err, TERN_ERR_NO_DEVICE, "no device '%s'",
@@ -642,43 +844,50 @@ tern_status tern_tune_device(tern_context *ctx, const char *device_id,
     if (n_list < 0)
       n_list = 0;
   }
-  tr.problems = 0;
-  for (int i = 0; i < n_list; i++)
-    if (kernel_wanted(opt, &list[i]))
-      tr.problems += list[i].n_shapes;
-  tern_tune_result *res =
-      tern_calloc((size_t)(tr.problems > 0 ? tr.problems : 1), sizeof *res);
-  if (!res) {
-    tr.vt->device_close(tr.dev);
-    return tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
-  }
-  double budget = opt && opt->budget_s > 0 ? opt->budget_s : 60.0;
-  tr.start = now_s();
-  tr.deadline = tr.start + budget;
   uint64_t seed = opt && opt->seed ? opt->seed : 0x7E4Eull;
-  int n = 0;
+  job_list jobs = {0};
   for (int i = 0; i < n_list && !s; i++) {
     const tern_tunable *t = &list[i];
     if (!kernel_wanted(opt, t))
       continue;
-    if (!t->prepare || !t->run || !t->release) {
+    if (!t->prepare || !t->run || !t->release)
       s = tern_err_set(err, TERN_ERR_INTERNAL,
                        "tunable %s of %s lacks prepare/run/release", t->kernel,
                        cd->info.id);
-      break;
-    }
-    for (int k = 0; k < t->n_shapes && !s; k++) {
-      tr.problem = n + 1;
-      tern_tune_result *r = &res[n];
-      snprintf(r->device, sizeof r->device, "%s", cd->info.id);
-      snprintf(r->kernel, sizeof r->kernel, "%s", t->kernel);
-      s = tune_problem(&tr, t, &t->shapes[k], seed + (uint64_t)k, db, r, err);
-      if (s)
-        tern_err_prefix(err, "tuning %s on %s", t->kernel, cd->info.id);
-      else
-        n++;
+    for (int k = 0; !s && !(opt && opt->n_graphs > 0) && k < t->n_shapes; k++) {
+      tune_job j;
+      memset(&j, 0, sizeof j);
+      j.t = t;
+      j.sh = t->shapes[k];
+      j.seed = seed + (uint64_t)k;
+      s = jobs_add(&jobs, &j, err);
     }
   }
+  if (!s && opt && opt->n_graphs > 0)
+    s = model_jobs(&tr, list, n_list, opt, seed, &jobs, err);
+  tr.problems = jobs.n;
+  tern_tune_result *res =
+      s ? NULL : tern_calloc((size_t)(jobs.n > 0 ? jobs.n : 1), sizeof *res);
+  if (!s && !res)
+    s = tern_err_set(err, TERN_ERR_OUT_OF_MEMORY, "out of memory");
+  double budget = opt && opt->budget_s > 0 ? opt->budget_s : 60.0;
+  tr.start = now_s();
+  tr.deadline = tr.start + budget;
+  int n = 0;
+  for (int i = 0; i < jobs.n && !s; i++) {
+    const tune_job *j = &jobs.v[i];
+    tr.problem = n + 1;
+    tern_tune_result *r = &res[n];
+    snprintf(r->device, sizeof r->device, "%s", cd->info.id);
+    snprintf(r->kernel, sizeof r->kernel, "%s", j->t->kernel);
+    s = tune_problem(&tr, j->t, &j->sh, j->cls[0] ? j->cls : NULL, j->seed, db,
+                     r, err);
+    if (s)
+      tern_err_prefix(err, "tuning %s on %s", j->t->kernel, cd->info.id);
+    else
+      n++;
+  }
+  tern_free(jobs.v);
   tr.vt->device_close(tr.dev);
   if (s) {
     tern_free(res);

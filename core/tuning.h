@@ -176,7 +176,8 @@ void tern_tune_param_set(tern_tune_param *p, const char *name, int n_values,
  * bias when `bias`), the exec node and the reference output.
  *   linear:      x = [x0, x1]          w = [w0, w1]
  *   conv2d:      x = [x0, x1, x2, x3]  w = [w0, w1, w2, w3]
- *   elementwise: x = [x0] (and a second input of that shape for add/mul). */
+ *   elementwise: x = [x0] (and a second input for add/mul: of shape x2, or
+ *                of x's shape when x2[0] is 0). */
 typedef struct tern_tune_shape {
   tern_op op;
   tern_dtype wdtype;
@@ -184,6 +185,7 @@ typedef struct tern_tune_shape {
   int64_t w[4];
   bool bias;
   tern_op_params params;
+  int64_t x2[4];
 } tern_tune_shape;
 
 /* Problems shared by the GPU backends' tunables (core/tune_shapes.c): conv2d
@@ -215,6 +217,12 @@ struct tern_tunable {
   tern_status (*run)(tern_device *dev, void *prepared, tern_buffer *const *bufs,
                      const size_t *offsets, tern_err *err);
   void (*release)(tern_device *dev, void *prepared);
+  /* Whether this kernel is the one that runs `node` on dev (the one whose
+   * database entry node_prepare looks up). Decides which nodes of a model
+   * `tern tune --model` tunes this kernel on. May be NULL: then a node the
+   * built-in defaults are valid() for. */
+  bool (*applies)(const tern_tunable *self, tern_device *dev,
+                  const tern_exec_node *node);
   /* Tuned only when named (tern tune --kernels): an example kernel that
    * sessions do not run, whose speed-up would say nothing about the
    * device. */
@@ -247,6 +255,13 @@ typedef struct tern_tune_options {
   double sample_s; /* time per timed candidate; 0: 0.02 */
   void (*progress)(void *user, const tern_tune_progress *p);
   void *user;
+  /* When n_graphs > 0: instead of the tunables' built-in problems, tune on
+   * the nodes of these graphs, planned as a session plans them (fusion on,
+   * batch as stored), that the device supports and a tunable applies to,
+   * each on the node's own shapes and parameters, once per (kernel, shape
+   * class). */
+  const tern_graph *const *graphs;
+  int n_graphs;
 } tern_tune_options;
 
 typedef struct tern_tune_result {

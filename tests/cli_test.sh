@@ -227,6 +227,24 @@ done
 expect 1 "$TERN" inspect "$W/does-not-exist.tern"
 expect 1 "$TERN" model create mlp -o "$W/no/such/dir/x.tern"
 
+# tune --model: a missing or corrupt model is an error naming the file (exit
+# 1, nothing tuned); on the CPU a model tunes nothing (linear_q is not what
+# sessions run) and the database stays unwritten
+expect 0 "$TERN" tune --help
+grep -q -- "--model FILE" "$W/out" || fail "tune --help lacks --model"
+expect 1 "$TERN" tune --device cpu:0 --model "$W/does-not-exist.tern" \
+  --tuning-db "$W/tune.json"
+grep -q "does-not-exist.tern" "$W/err" || fail "tune --model: file not named"
+printf 'TERN\001garbage' >"$W/corrupt.tern"
+expect 1 "$TERN" tune --device cpu:0 --model "$W/corrupt.tern" \
+  --tuning-db "$W/tune.json"
+grep -q "corrupt.tern" "$W/err" || fail "tune --model: corrupt file not named"
+expect 2 "$TERN" tune list --model "$W/corrupt.tern" --tuning-db "$W/tune.json"
+expect 0 "$TERN" model create lenet5 -p int8 -o "$W/lenet.tern"
+expect 0 "$TERN" tune --device cpu:0 --model "$W/lenet.tern" --budget 1 \
+  --tuning-db "$W/tune.json"
+[ ! -e "$W/tune.json" ] || fail "tune --model on the CPU wrote entries"
+
 if [ "$fails" -ne 0 ]; then
   echo "$fails CLI check(s) failed" >&2
   exit 1

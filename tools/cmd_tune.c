@@ -30,6 +30,10 @@ static const char k_help[] =
     "  --device ID         only this device (repeatable; default all)\n"
     "  --budget SECONDS    total tuning time (default 60)\n"
     "  --kernels LIST      only these kernels (comma-separated)\n"
+    "  --model FILE.tern   tune on this model's layers instead of the\n"
+    "                      built-in problems: every node a tunable kernel\n"
+    "                      runs on the device, once per shape class\n"
+    "                      (repeatable)\n"
     "  --tuning-db PATH    database file (default: TERN_TUNING_DB, else\n"
     "                      $XDG_CACHE_HOME or ~/.cache/tern/tuning.json)\n"
     "  --seed N            candidate order (default fixed)\n"
@@ -52,6 +56,8 @@ typedef struct tune_args {
   const char *db_path;
   const char *files[64];
   int n_files;
+  const char *models[32];
+  int n_models;
   unsigned long long seed;
   bool json, dry_run;
   char *kernels_copy;
@@ -115,6 +121,12 @@ static int parse(int argc, char **argv, int first, tune_args *a) {
       for (char *t = strtok_r(a->kernels_copy, ",", &save);
            t && a->n_kernels < 32; t = strtok_r(NULL, ",", &save))
         a->kernels[a->n_kernels++] = t;
+    } else if (value_of(argc, argv, &i, "--model", &v)) {
+      if (!v || !*v)
+        return usage("--model needs a .tern file%s", "");
+      if (a->n_models >= 32)
+        return usage("at most 32 --model files%s", "");
+      a->models[a->n_models++] = v;
     } else if (value_of(argc, argv, &i, "--tuning-db", &v)) {
       if (!v || !*v)
         return usage("--tuning-db needs a path%s", "");
@@ -363,7 +375,27 @@ static json_object *params_json(const tern_tuning_params *p) {
   return o;
 }
 
-static int cmd_run_tuning(const tune_args *a, const char *path) {
+static void free_models(tern_graph **g, int n) {
+  for (int i = 0; i < n; i++)
+    tern_graph_destroy(g[i]);
+}
+
+/* Every --model file, before any device is opened: a missing or corrupt
+ * file is an error naming it. */
+static int load_models(const tune_args *a, tern_graph **g) {
+  for (int i = 0; i < a->n_models; i++) {
+    if (tern_graph_load(a->models[i], NULL, &g[i])) {
+      fprintf(stderr, "tern tune: error: cannot load model '%s': %s\n",
+              a->models[i], tern_last_error());
+      free_models(g, i);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int cmd_run_tuning_models(const tune_args *a, const char *path,
+                                 const tern_graph *const *models) {
   tern_context_desc cd;
   memset(&cd, 0, sizeof cd);
   cd.size = sizeof cd;
@@ -410,6 +442,8 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
     o.seed = a->seed;
     o.sample_s = a->sample_s;
     o.progress = on_progress;
+    o.graphs = models;
+    o.n_graphs = a->n_models;
     double load0[1] = {-1}, load1[1] = {-1};
     if (getloadavg(load0, 1) != 1)
       load0[0] = -1;
@@ -430,8 +464,9 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
       continue;
     }
     if (n == 0)
-      fprintf(stderr, "%s: no tunable kernels%s\n", in->id,
-              a->n_kernels ? " match --kernels" : "");
+      fprintf(stderr, "%s: no tunable kernels%s%s\n", in->id,
+              a->n_kernels ? " match --kernels" : "",
+              a->n_models ? " run a node of the models here" : "");
     for (int i = 0; i < n; i++) {
       tern_tune_result *r = &res[i];
       stored += r->stored;
@@ -550,6 +585,15 @@ static int cmd_run_tuning(const tune_args *a, const char *path) {
   return rc;
 }
 
+static int cmd_run_tuning(const tune_args *a, const char *path) {
+  tern_graph *models[32] = {0};
+  if (load_models(a, models))
+    return 1;
+  int rc = cmd_run_tuning_models(a, path, (const tern_graph *const *)models);
+  free_models(models, a->n_models);
+  return rc;
+}
+
 int cmd_tune(int argc, char **argv) {
   int first = 1;
   const char *sub = NULL;
@@ -577,6 +621,8 @@ int cmd_tune(int argc, char **argv) {
       return usage("unexpected argument '%s'", a.files[0]);
     }
     rc = cmd_run_tuning(&a, path);
+  } else if (a.n_models) {
+    rc = usage("--model is for tuning, not for '%s'", sub);
   } else if (!path && strcmp(sub, "check")) {
     rc = usage("no database path: give --tuning-db PATH%s", "");
   } else if (!strcmp(sub, "list")) {

@@ -177,10 +177,22 @@ static const tern_tune_shape k_linq_shapes[] = {
     {TERN_OP_LINEAR, TERN_DTYPE_I8, {1, 1024}, {1024, 1024}, true, {{0}}},
 };
 
+/* Sessions run linear nodes through cpu_linear.c, which reads no tuned
+ * values: linear_q is the tuner's worked example, tuned on its own problems
+ * only, never on a model's nodes (tern tune --model). */
+static bool linq_applies(const tern_tunable *self, tern_device *d,
+                         const tern_exec_node *n) {
+  (void)self;
+  (void)d;
+  (void)n;
+  return false;
+}
+
 static const tern_tunable k_cpu_tunables[] = {
     {"linear_q", "blocked int8/ternary linear (rows per block, unroll, unpack)",
      3, LINQ_PARAMS, (int)(sizeof k_linq_shapes / sizeof k_linq_shapes[0]),
      k_linq_shapes, linq_valid, linq_prepare, linq_run, linq_release,
+     linq_applies,
      /* sessions run the SIMD kernels of cpu_linear.c, not this one: tuned
       * only when named */
      true},

@@ -322,6 +322,12 @@ static bool ct_valid(tern_device *d, const tern_exec_node *n,
          tern_opencl_backend.supports(d, n);
 }
 
+static bool ct_applies(const tern_tunable *self, tern_device *d,
+                       const tern_exec_node *n) {
+  const cl_kernel_def *k = kernel_of(d, n);
+  return k && strcmp(k->kernel, self->kernel) == 0;
+}
+
 static tern_status ct_prepare(tern_device *d, const tern_exec_node *n,
                               const tern_tuning_params *cfg, void **out,
                               tern_err *err) {
@@ -357,6 +363,7 @@ int tern_cl_tunables(tern_device *dev, const tern_tunable **list) {
     t->prepare = ct_prepare;
     t->run = tern_opencl_backend.node_run;
     t->release = tern_opencl_backend.node_release;
+    t->applies = ct_applies;
   }
   *list = ts;
   return N_KERNELS;

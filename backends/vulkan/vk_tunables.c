@@ -274,6 +274,13 @@ static bool vt_valid(tern_device *d, const tern_exec_node *n,
          tern_vulkan_backend.supports(d, n);
 }
 
+static bool vt_applies(const tern_tunable *self, tern_device *d,
+                       const tern_exec_node *n) {
+  (void)d;
+  const vk_kernel *k = kernel_of(n);
+  return k && strcmp(k->kernel, self->kernel) == 0;
+}
+
 static tern_status vt_prepare(tern_device *d, const tern_exec_node *n,
                               const tern_tuning_params *cfg, void **out,
                               tern_err *err) {
@@ -315,6 +322,7 @@ int tern_vk_tunables(tern_device *d, const tern_tunable **list) {
     t->prepare = vt_prepare;
     t->run = tern_vulkan_backend.node_run;
     t->release = tern_vulkan_backend.node_release;
+    t->applies = vt_applies;
   }
   *list = ts;
   return N_KERNELS;
