@@ -343,3 +343,21 @@ void tern_plan_free(tern_plan *p) {
   tern_free(p->bytes);
   memset(p, 0, sizeof *p);
 }
+
+void tern_plan_exec_node(const tern_plan *p, const tern_node *n,
+                         tern_exec_node *en) {
+  memset(en, 0, sizeof *en);
+  en->op = n->op;
+  en->params = n->params;
+  en->name = n->name;
+  en->n_inputs = n->n_inputs;
+  for (int j = 0; j < n->n_inputs; j++) {
+    const tern_tensor *t = &p->g->tensors[n->inputs[j]];
+    en->in[j] = tern_tensor_view(t);
+    en->in_const[j] = t->kind == TERN_TENSOR_CONSTANT;
+    if (!en->in_const[j])
+      en->in[j].data = NULL;
+  }
+  en->out = tern_tensor_view(&p->g->tensors[n->output]);
+  en->out.data = NULL;
+}

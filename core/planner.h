@@ -3,6 +3,7 @@
 #ifndef TERN_PLANNER_H
 #define TERN_PLANNER_H
 
+#include "backend.h"
 #include "tern_internal.h"
 
 typedef struct tern_plan {
@@ -20,5 +21,9 @@ typedef struct tern_plan {
 tern_status tern_plan_build(const tern_graph *src, int64_t batch, bool fuse,
                             bool reuse, tern_plan *plan, tern_err *err);
 void tern_plan_free(tern_plan *plan);
+/* The exec node a backend sees for plan node n: views of its tensors, data
+ * only for constant inputs. */
+void tern_plan_exec_node(const tern_plan *p, const tern_node *n,
+                         tern_exec_node *en);
 
 #endif

@@ -62,24 +62,6 @@ static tern_status slot_open(tern_session *s, tern_context *ctx, int dev_idx,
   return TERN_OK;
 }
 
-static void exec_node_init(const tern_plan *p, const tern_node *n,
-                           tern_exec_node *en) {
-  memset(en, 0, sizeof *en);
-  en->op = n->op;
-  en->params = n->params;
-  en->name = n->name;
-  en->n_inputs = n->n_inputs;
-  for (int j = 0; j < n->n_inputs; j++) {
-    const tern_tensor *t = &p->g->tensors[n->inputs[j]];
-    en->in[j] = tern_tensor_view(t);
-    en->in_const[j] = t->kind == TERN_TENSOR_CONSTANT;
-    if (!en->in_const[j])
-      en->in[j].data = NULL;
-  }
-  en->out = tern_tensor_view(&p->g->tensors[n->output]);
-  en->out.data = NULL;
-}
-
 void tern_session_destroy(tern_session *s) {
   if (!s)
     return;
@@ -143,7 +125,7 @@ static tern_status session_build(tern_session *s, tern_context *ctx,
     step *sp = &s->steps[k];
     sp->node = s->plan.order[k];
     const tern_node *n = &s->plan.g->nodes[sp->node];
-    exec_node_init(&s->plan, n, &sp->en);
+    tern_plan_exec_node(&s->plan, n, &sp->en);
     sp->slot = 0;
     if (!s->slots[0].vt->supports(s->slots[0].dev, &sp->en)) {
       if (d && d->no_fallback)

@@ -762,20 +762,7 @@ static tern_status model_jobs(const tune_run *tr, const tern_tunable *list,
     for (int k = 0; k < plan.n_order && !s; k++) {
       const tern_node *n = &plan.g->nodes[plan.order[k]];
       tern_exec_node en;
-      memset(&en, 0, sizeof en);
-      en.op = n->op;
-      en.params = n->params;
-      en.name = n->name;
-      en.n_inputs = n->n_inputs;
-      for (int j = 0; j < n->n_inputs; j++) {
-        const tern_tensor *t = &plan.g->tensors[n->inputs[j]];
-        en.in[j] = tern_tensor_view(t);
-        en.in_const[j] = t->kind == TERN_TENSOR_CONSTANT;
-        if (!en.in_const[j])
-          en.in[j].data = NULL;
-      }
-      en.out = tern_tensor_view(&plan.g->tensors[n->output]);
-      en.out.data = NULL;
+      tern_plan_exec_node(&plan, n, &en);
       if (!tr->vt->supports(tr->dev, &en))
         continue; /* the session runs it on the CPU */
       for (int i = 0; i < n_list && !s; i++) {

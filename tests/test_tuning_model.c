@@ -38,25 +38,6 @@ static void on_log(void *user, tern_log_level level, const char *msg) {
   pthread_mutex_unlock(&g_log_lock);
 }
 
-/* The exec node of plan node n, as the session builds it. */
-static void exec_of(const tern_plan *p, const tern_node *n,
-                    tern_exec_node *en) {
-  memset(en, 0, sizeof *en);
-  en->op = n->op;
-  en->params = n->params;
-  en->name = n->name;
-  en->n_inputs = n->n_inputs;
-  for (int j = 0; j < n->n_inputs; j++) {
-    const tern_tensor *t = &p->g->tensors[n->inputs[j]];
-    en->in[j] = tern_tensor_view(t);
-    en->in_const[j] = t->kind == TERN_TENSOR_CONSTANT;
-    if (!en->in_const[j])
-      en->in[j].data = NULL;
-  }
-  en->out = tern_tensor_view(&p->g->tensors[n->output]);
-  en->out.data = NULL;
-}
-
 static bool is_builtin_class(tern_device *dev, const tern_tunable *t,
                              const char *cls) {
   (void)dev;
@@ -153,7 +134,7 @@ static void check_backend(const char *backend) {
     bool found = false;
     for (int k = 0; k < plan.n_order && !found; k++) {
       tern_exec_node en;
-      exec_of(&plan, &plan.g->nodes[plan.order[k]], &en);
+      tern_plan_exec_node(&plan, &plan.g->nodes[plan.order[k]], &en);
       char cls[64];
       tern_tuning_shape_class(&en, cls, sizeof cls);
       for (int t = 0; t < n_list && !found; t++)
@@ -201,7 +182,7 @@ static void check_backend(const char *backend) {
   int checked = 0;
   for (int k = 0; k < plan.n_order; k++) {
     tern_exec_node en;
-    exec_of(&plan, &plan.g->nodes[plan.order[k]], &en);
+    tern_plan_exec_node(&plan, &plan.g->nodes[plan.order[k]], &en);
     if (!vt->supports(dev, &en))
       continue;
     for (int t = 0; t < n_list; t++) {
