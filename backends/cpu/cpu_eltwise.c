@@ -7,6 +7,8 @@
  * depend on the thread count. Also: the choice of the kernel table. */
 #include "cpu_eltwise.h"
 
+#include "core/ops/op_common.h"
+
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -250,20 +252,23 @@ tern_status tern_cpu_eltwise_create(const tern_exec_node *en, tern_cpu_isa isa,
   }
   case TERN_OP_MAXPOOL2D:
   case TERN_OP_AVGPOOL2D: {
-    const tern_op_params *p = &en->params;
-    tern_cpu_pool *g = &e->pool;
-    g->H = x->shape[2];
-    g->W = x->shape[3];
-    g->KH = p->kernel[0];
-    g->KW = p->kernel[1];
-    g->SH = p->stride[0] ? p->stride[0] : g->KH;
-    g->SW = p->stride[1] ? p->stride[1] : g->KW;
-    g->PH = p->pad[0];
-    g->PW = p->pad[1];
-    g->OH = y->shape[2];
-    g->OW = y->shape[3];
-    g->is_max = en->op == TERN_OP_MAXPOOL2D;
-    g->include_pad = p->count_include_pad != 0;
+    /* the reference's own window geometry (validated again here) */
+    tern_pool_geom pg;
+    if ((s = tern_pool_geometry(tern_op_name(en->op), &en->params, en->in,
+                                en->n_inputs, &pg, err)))
+      break;
+    e->pool = (tern_cpu_pool){pg.H,
+                              pg.W,
+                              pg.KH,
+                              pg.KW,
+                              pg.SH,
+                              pg.SW,
+                              pg.PH,
+                              pg.PW,
+                              pg.OH,
+                              pg.OW,
+                              en->op == TERN_OP_MAXPOOL2D,
+                              en->params.count_include_pad != 0};
     e->rows = x->shape[0] * x->shape[1]; /* planes */
     break;
   }
